@@ -1,0 +1,187 @@
+"""The exceptions this library raises, grouped by what went wrong.
+
+Every exception derives from :class:`MistralError`. Catch :class:`APIStatusError`
+for answers the server gave with an error status, :class:`APIConnectionError` for
+answers that never came, and :class:`StreamError` for streams that broke midway.
+No message, ``repr`` or attribute ever holds the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import ConversationEvent, ConversationResponse, ValidationErrorDetail
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "InternalServerError",
+    "MistralError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerEventError",
+    "StreamDecodeError",
+    "StreamError",
+    "StreamInterruptedError",
+    "UnprocessableEntityError",
+]
+
+
+class MistralError(Exception):
+    """Base class of every error this library raises."""
+
+    attempts: int = 1
+    """How many attempts at the request were made before this error was raised."""
+
+
+class ConfigurationError(MistralError):
+    """The client was set up wrongly: no API key, a bad base URL, clashing arguments."""
+
+
+class APIConnectionError(MistralError):
+    """No answer came: the connection failed, or dropped before the answer was read."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or total time limit ran out before the answer came."""
+
+
+class ResponseDecodeError(MistralError):
+    """The server answered with success, but with a body this library cannot read.
+
+    ``body`` keeps the text as it came, so nothing the server said is lost.
+    """
+
+    def __init__(self, message: str, *, body: str) -> None:
+        super().__init__(message)
+        self.body = body
+
+
+class APIStatusError(MistralError):
+    """The server answered with an error status.
+
+    ``status_code``, ``message`` (the server's own words where it gave any), ``body``
+    (the raw text), ``headers`` and ``request_id`` (for support requests) are kept.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str,
+        headers: Mapping[str, str],
+        request_id: str | None,
+        detail_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = detail_message if detail_message is not None else message
+        self.body = body
+        self.headers = dict(headers)
+        self.request_id = request_id
+
+
+class BadRequestError(APIStatusError):
+    """400: the server rejected the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such conversation (or entry, or agent)."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request clashes with the current state of the resource."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server's validation rejected the request; ``detail`` says where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: list[ValidationErrorDetail],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.detail = detail
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` is the wait the server asked for, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed; the request may succeed if tried again later."""
+
+
+class StreamError(MistralError):
+    """A stream broke after it started.
+
+    ``partial`` is the :class:`~mistral_conversations.models.ConversationResponse`
+    that the events received so far add up to, so nothing already received is lost.
+    """
+
+    def __init__(self, message: str, *, partial: ConversationResponse | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class StreamInterruptedError(StreamError):
+    """The connection ended before the server said the response was done."""
+
+
+class StreamDecodeError(StreamError):
+    """The stream carried bytes that are not Server-Sent Events, or data that is not JSON.
+
+    ``raw`` keeps the offending text.
+    """
+
+    def __init__(
+        self, message: str, *, raw: str, partial: ConversationResponse | None = None
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.raw = raw
+
+
+class ServerEventError(StreamError):
+    """The server sent ``conversation.response.error`` in the stream.
+
+    ``code`` and ``message`` are the server's; ``event`` is the event itself.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int,
+        server_message: str,
+        event: ConversationEvent,
+        partial: ConversationResponse | None = None,
+    ) -> None:
+        super().__init__(message, partial=partial)
+        self.code = code
+        self.message = server_message
+        self.event = event
