@@ -1,0 +1,496 @@
+"""The Server-Sent Events decoder, rule by rule of the WHATWG event-stream format.
+
+Literal byte inputs with exact expected events, then properties: any split of a stream
+into chunks decodes like the whole, a generated stream decodes to the events it was
+generated from, and arbitrary bytes decode as a line-by-line reading of the standard does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mistral_conversations import _sse
+from mistral_conversations._sse import ServerSentEvent, SSEDecoder
+
+# What sys.version_info < (3, 11) uses: no atomic group. Same results, more backtracking.
+_PLAIN_SCAN = re.compile(rf"{_sse._COMMON_BLOCK}\n|{_sse._ANY_LINE}").findall
+
+
+@pytest.fixture(autouse=True, params=["atomic", "plain"])
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the scanner of Python 3.11+ and with that of Python 3.10."""
+    if request.param == "plain":
+        monkeypatch.setattr(_sse, "_scan", _PLAIN_SCAN)
+    return str(request.param)
+
+
+def ev(
+    data: str, event: str = "message", id: str | None = None, retry: int | None = None
+) -> ServerSentEvent:
+    return ServerSentEvent(event=event, data=data, id=id, retry=retry)
+
+
+def feed_chunks(chunks: Iterable[bytes]) -> tuple[list[ServerSentEvent], SSEDecoder]:
+    decoder = SSEDecoder()
+    events: list[ServerSentEvent] = []
+    for chunk in chunks:
+        events += decoder.feed(chunk)
+    events += decoder.close()
+    return events, decoder
+
+
+def decode(raw: bytes) -> list[ServerSentEvent]:
+    """Decode the stream whole, then byte by byte, and check both agree."""
+    whole, _ = feed_chunks([raw])
+    bytewise, _ = feed_chunks(raw[i : i + 1] for i in range(len(raw)))
+    assert bytewise == whole
+    return whole
+
+
+# -- fields and dispatch ----------------------------------------------------------------
+
+
+def test_event_and_data() -> None:
+    assert decode(b"event: delta\ndata: {}\n\n") == [ev("{}", "delta")]
+
+
+def test_event_type_defaults_to_message() -> None:
+    assert decode(b"data: x\n\n") == [ev("x")]
+    assert decode(b"event:\ndata: x\n\n") == [ev("x")]
+    assert decode(b"event\ndata: x\n\n") == [ev("x")]
+
+
+def test_several_events_in_one_chunk() -> None:
+    raw = b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\ndata: 3\n\n"
+    assert decode(raw) == [ev("1", "a"), ev("2", "b"), ev("3")]
+
+
+def test_data_lines_are_joined_with_line_feeds() -> None:
+    assert decode(b"data: a\ndata: b\ndata: c\n\n") == [ev("a\nb\nc")]
+    assert decode(b"data:\ndata:\n\n") == [ev("\n")]
+    assert decode(b"data: a\ndata:\n\n") == [ev("a\n")]
+
+
+def test_empty_data_value_still_dispatches() -> None:
+    assert decode(b"data:\n\n") == [ev("")]
+    assert decode(b"data\n\n") == [ev("")]
+
+
+def test_only_one_leading_space_is_removed() -> None:
+    assert decode(b"data:x\n\n") == [ev("x")]
+    assert decode(b"data: x\n\n") == [ev("x")]
+    assert decode(b"data:  x \n\n") == [ev(" x ")]
+    assert decode(b"event:  e\ndata:\tx\n\n") == [ev("\tx", " e")]
+
+
+def test_value_keeps_later_colons() -> None:
+    assert decode(b'event: a:b\ndata: {"k": "v"}\n\n') == [ev('{"k": "v"}', "a:b")]
+
+
+def test_comments_are_ignored() -> None:
+    raw = b": hello\ndata: a\n:\n: data: b\ndata: c\n\n: bye\n"
+    assert decode(raw) == [ev("a\nc")]
+
+
+def test_unknown_and_differently_cased_fields_are_ignored() -> None:
+    assert decode(b"foo: bar\nData: x\nEVENT: y\ndata: z\n\n") == [ev("z")]
+    assert decode(b"Data: x\n\n") == []
+
+
+def test_blank_line_without_data_dispatches_nothing_but_resets_event_type() -> None:
+    assert decode(b"\n\n\n") == []
+    assert decode(b"event: a\n\ndata: x\n\n") == [ev("x")]
+    assert decode(b"event: a\nretry: 5\n\ndata: x\n\n") == [ev("x")]
+
+
+def test_later_event_field_wins() -> None:
+    assert decode(b"event: a\nevent: b\ndata: x\n\n") == [ev("x", "b")]
+
+
+def test_common_block_after_other_lines_of_the_same_block() -> None:
+    """The one-match path for "event/data/blank" must respect what came before it."""
+    assert decode(b"data: 1\nevent: a\ndata: 2\n\n") == [ev("1\n2", "a")]
+    assert decode(b"event: q\ndata: 2\n\n") == [ev("2", "q")]
+    assert decode(b"event: q\nevent:\ndata: 2\n\n") == [ev("2")]
+    assert decode(b"event: q\nid: 4\ndata: 2\n\n") == [ev("2", "q", "4")]
+    assert decode(b"retry: 9\nevent: q\ndata: 2\n\n") == [ev("2", "q", retry=9)]
+    assert decode(b"event: q\n: c\ndata: 2\n\n") == [ev("2", "q")]
+
+
+# -- id ---------------------------------------------------------------------------------
+
+
+def test_id_persists_across_events() -> None:
+    raw = b"id: 1\ndata: a\n\ndata: b\n\nid: 2\ndata: c\n\n"
+    assert decode(raw) == [ev("a", id="1"), ev("b", id="1"), ev("c", id="2")]
+
+
+def test_id_set_in_a_block_without_data_persists() -> None:
+    assert decode(b"id: 7\n\ndata: x\n\n") == [ev("x", id="7")]
+
+
+def test_empty_id_resets_it() -> None:
+    assert decode(b"id: 1\ndata: a\n\nid\ndata: b\n\n") == [ev("a", id="1"), ev("b")]
+    assert decode(b"id: 1\ndata: a\n\nid:\ndata: b\n\n") == [ev("a", id="1"), ev("b")]
+
+
+def test_id_with_nul_is_ignored() -> None:
+    assert decode(b"id: 1\n\nid: a\x00b\ndata: x\n\n") == [ev("x", id="1")]
+
+
+def test_last_event_id_property() -> None:
+    decoder = SSEDecoder()
+    assert decoder.last_event_id is None
+    decoder.feed(b"id: 42\n")
+    assert decoder.last_event_id == "42"
+    decoder.feed(b"id\n")
+    assert decoder.last_event_id is None
+
+
+# -- retry ------------------------------------------------------------------------------
+
+
+def test_retry_belongs_to_the_block_that_set_it() -> None:
+    raw = b"retry: 1500\ndata: x\n\ndata: y\n\n"
+    assert decode(raw) == [ev("x", retry=1500), ev("y")]
+    assert decode(b"retry: 0\nretry: 007\ndata: x\n\n") == [ev("x", retry=7)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"", b" ", b"15x", b"-1", b"+1", b"1.5", b" 1", b"1 ", b"\xd9\xa3", b"\xc2\xb2", b"0x10"],
+)
+def test_retry_other_than_ascii_digits_is_ignored(value: bytes) -> None:
+    assert decode(b"retry: " + value + b"\ndata: x\n\n") == [ev("x")]
+    assert decode(b"retry: 3\nretry: " + value + b"\ndata: x\n\n") == [ev("x", retry=3)]
+
+
+def test_retry_too_long_for_int_is_ignored() -> None:
+    raw = b"retry: " + b"9" * 5000 + b"\ndata: x\n\n"
+    assert feed_chunks([raw])[0] == [ev("x")]
+
+
+# -- line ends --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r", b"\r\n"])
+def test_every_line_end(end: bytes) -> None:
+    raw = b"event: e" + end + b"data: a" + end + b"data: b" + end + end + b"data: c" + end + end
+    assert decode(raw) == [ev("a\nb", "e"), ev("c")]
+
+
+def test_mixed_line_ends() -> None:
+    raw = b"data: a\rdata: b\r\ndata: c\n\r\ndata: d\r\rdata: e\n\r"
+    assert decode(raw) == [ev("a\nb\nc"), ev("d"), ev("e")]
+
+
+def test_lf_cr_is_two_line_ends() -> None:
+    assert decode(b"data: a\n\rdata: b\n\n") == [ev("a"), ev("b")]
+
+
+def test_crlf_split_between_chunks_is_one_line_end() -> None:
+    events, _ = feed_chunks([b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n"])
+    assert events == [ev("a\nb")]
+
+
+def test_cr_at_chunk_end_then_empty_chunks_then_lf() -> None:
+    events, _ = feed_chunks([b"data: a\r", b"", b"", b"\ndata: b\r\n", b"\r\n"])
+    assert events == [ev("a\nb")]
+
+
+def test_cr_at_chunk_end_then_cr() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\r") == [ev("a")]
+    assert decoder.feed(b"\ndata: b\n\n") == [ev("b")]
+
+
+def test_cr_and_lf_around_a_split_multibyte_character() -> None:
+    events, _ = feed_chunks([b"data: a\r", b"\xc3", b"\xa9: x\n\n"])
+    assert events == [ev("a")]  # "\xc3" decodes to nothing yet; "\xe9: x" is its own line
+    events, _ = feed_chunks([b"data: \xc3", b"\xa9\r", b"\ndata: b\r\n\r\n"])
+    assert events == [ev("\xe9\nb")]
+
+
+def test_other_unicode_line_separators_are_data() -> None:
+    value = "a\x0bb\x0cc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"
+    assert decode(b"data: " + value.encode() + b"\n\n") == [ev(value)]
+    assert decode(b"event: " + value.encode() + b"\ndata: x\n\n") == [ev("x", value)]
+
+
+# -- UTF-8 and BOM ----------------------------------------------------------------------
+
+
+def test_multibyte_characters_split_anywhere() -> None:
+    text = "é€😀 \u2028 ünïcödé"
+    raw = b"event: " + text.encode() + b"\ndata: " + text.encode() + b"\n\n"
+    assert decode(raw) == [ev(text, text)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "data"),
+    [
+        (b"data: a\xffb\n\n", "a\ufffdb"),
+        (b"data: \xe2\x82\n\n", "\ufffd"),
+        (b"data: \xe2\x82x\n\n", "\ufffdx"),
+        (b"data: \xc0\xafx\n\n", "\ufffd\ufffdx"),
+        (b"data: \xed\xa0\x80\n\n", "\ufffd\ufffd\ufffd"),
+    ],
+)
+def test_invalid_utf8_is_replaced(raw: bytes, data: str) -> None:
+    assert decode(raw) == [ev(data)]
+
+
+def test_leading_bom_is_dropped() -> None:
+    assert decode(b"\xef\xbb\xbfdata: x\n\n") == [ev("x")]
+    events, _ = feed_chunks([b"\xef", b"\xbb", b"\xbf", b"data: x\n\n"])
+    assert events == [ev("x")]
+
+
+def test_only_the_first_bom_is_dropped() -> None:
+    # The second makes the field name "\ufeffdata", an unknown field.
+    assert decode(b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\n") == []
+    assert decode(b"data: x\n\n\xef\xbb\xbfdata: y\n\n") == [ev("x")]
+    assert decode(b"data: \xef\xbb\xbfx\n\n") == [ev("\ufeffx")]
+
+
+def test_bom_as_only_content_then_line_end() -> None:
+    events, decoder = feed_chunks([b"\xef\xbb\xbf", b"\r", b"\ndata: x\n\n"])
+    assert events == [ev("x")]
+    assert decoder.pending == ""
+
+
+# -- end of stream ----------------------------------------------------------------------
+
+
+def test_clean_end_leaves_nothing_pending() -> None:
+    events, decoder = feed_chunks([b"event: a\ndata: x\n\n"])
+    assert events == [ev("x", "a")]
+    assert decoder.pending == ""
+
+
+def test_truncated_line_is_discarded_and_pending() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'event: a\ndata: 1\n\nevent: b\ndata: {"x"') == [ev("1", "a")]
+    assert decoder.close() == []
+    assert decoder.pending == 'event: b\ndata: {"x"'
+
+
+def test_block_without_blank_line_is_discarded_and_pending() -> None:
+    events, decoder = feed_chunks([b"data: 1\n\ndata: 2\r\n"])
+    assert events == [ev("1")]
+    assert decoder.pending == "data: 2\n"
+
+
+def test_pending_during_the_stream() -> None:
+    decoder = SSEDecoder()
+    assert decoder.pending == ""
+    decoder.feed(b"data: a\n\ndata: b\nev")
+    assert decoder.pending == "data: b\nev"
+    decoder.feed(b"ent: x\n")
+    assert decoder.pending == "data: b\nevent: x\n"
+    decoder.feed(b"\n")
+    assert decoder.pending == ""
+
+
+def test_pending_leaves_out_comments() -> None:
+    events, decoder = feed_chunks([b"data: x\n\n: keep-alive\n"])
+    assert events == [ev("x")]
+    assert decoder.pending == ""
+    _, decoder = feed_chunks([b": c\ndata: y\n: d\n"])
+    assert decoder.pending == "data: y\n"
+
+
+def test_incomplete_utf8_at_the_end_is_pending_as_replacement() -> None:
+    events, decoder = feed_chunks([b"data: x\n\ndata: \xe2\x82"])
+    assert events == [ev("x")]
+    assert decoder.pending == "data: \ufffd"
+
+
+def test_close_is_idempotent_and_feed_after_close_raises() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"data: x")
+    assert decoder.close() == []
+    assert decoder.close() == []
+    assert decoder.pending == "data: x"
+    with pytest.raises(RuntimeError, match="after close"):
+        decoder.feed(b"\n\n")
+
+
+def test_empty_chunks_and_empty_stream() -> None:
+    events, decoder = feed_chunks([b"", b""])
+    assert events == []
+    assert decoder.pending == ""
+
+
+def test_long_line_in_small_chunks() -> None:
+    value = "x" * 100_000 + "é" * 1000
+    raw = b"data: " + value.encode() + b"\n\n"
+    events, decoder = feed_chunks(raw[i : i + 97] for i in range(0, len(raw), 97))
+    assert events == [ev(value)]
+    assert decoder.pending == ""
+
+
+# -- properties -------------------------------------------------------------------------
+
+_LINE_ENDS = st.sampled_from(["\n", "\r", "\r\n"])
+# Any text without CR or LF: multi-byte characters, and line separators that SSE does
+# not treat as line ends.
+_TEXT = st.text(
+    st.one_of(
+        st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"),
+        st.sampled_from(["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "é", "€", "😀"]),
+    ),
+    max_size=12,
+)
+
+
+@st.composite
+def _stream(draw: st.DrawFn) -> tuple[bytes, list[ServerSentEvent]]:
+    """A stream as bytes, and the events it holds."""
+    text: list[str] = []
+    if draw(st.booleans()):
+        text.append("\ufeff")
+    expected: list[ServerSentEvent] = []
+    last_id: str | None = None
+    previous_end = ""
+    for _ in range(draw(st.integers(0, 6))):
+        event = draw(st.none() | _TEXT)
+        data = draw(st.lists(_TEXT, max_size=4))
+        id_ = draw(st.none() | _TEXT.filter(lambda s: "\0" not in s))
+        retry = draw(st.none() | st.integers(0, 10**9))
+        fields: list[tuple[str, str]] = []
+        if event is not None:
+            fields.append(("event", event))
+        if id_ is not None:
+            fields.append(("id", id_))
+        if retry is not None:
+            fields.append(("retry", str(retry)))
+        if draw(st.booleans()):
+            fields.append(("x-unknown", draw(_TEXT)))
+        # The non-data fields at random places among the data lines, which keep their order.
+        lines = [
+            f"data:{' ' if value[:1] == ' ' or draw(st.booleans()) else ''}{value}"
+            for value in data
+        ]
+        for name, value in fields:
+            lines.insert(draw(st.integers(0, len(lines))), f"{name}: {value}")
+        for _ in range(draw(st.integers(0, 2))):
+            lines.insert(draw(st.integers(0, len(lines))), ":" + draw(_TEXT))
+        uniform_end = draw(st.none() | _LINE_ENDS)
+        for line in [*lines, ""]:
+            end = uniform_end or draw(_LINE_ENDS)
+            if not line and previous_end == "\r" and end[0] == "\n":
+                end = "\r"  # "\r" then "\n" would be one line end, not two
+            text.append(line + end)
+            previous_end = end
+        if id_ is not None:
+            last_id = id_ or None
+        if data:
+            expected.append(ev("\n".join(data), event or "message", last_id, retry))
+    return "".join(text).encode(), expected
+
+
+def _split(data: st.DataObject, raw: bytes) -> list[bytes]:
+    draw = data.draw
+    if draw(st.booleans()):
+        return [raw[i : i + 1] for i in range(len(raw))]
+    cuts = sorted(draw(st.lists(st.integers(0, len(raw)), max_size=20)))
+    return [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+
+
+_PROPERTY = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_PROPERTY
+@given(st.data(), _stream())
+def test_any_split_of_a_generated_stream_gives_its_events(
+    data: st.DataObject, stream: tuple[bytes, list[ServerSentEvent]]
+) -> None:
+    raw, expected = stream
+    whole, decoder = feed_chunks([raw])
+    assert whole == expected
+    assert decoder.pending == ""
+    chunks = _split(data, raw)
+    split, decoder = feed_chunks(chunks)
+    assert split == expected
+    assert decoder.pending == ""
+
+
+def _reference(raw: bytes) -> tuple[list[ServerSentEvent], str]:
+    """The standard's algorithm, line by line, on the whole stream: events and pending."""
+    text = raw.decode("utf-8", "replace")
+    text = text.removeprefix("\ufeff")
+    *lines, tail = re.split(r"\r\n|\r|\n", text)
+    events: list[ServerSentEvent] = []
+    data: list[str] = []
+    event = ""
+    last_id = ""
+    retry: int | None = None
+    block: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                events.append(ev("\n".join(data), event or "message", last_id or None, retry))
+            data, event, retry, block = [], "", None, []
+            continue
+        if line.startswith(":"):
+            continue
+        block.append(line + "\n")
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and re.fullmatch("[0-9]+", value):
+            retry = int(value)
+    return events, "".join(block) + tail
+
+
+_PIECES = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"data",
+    b"event",
+    b"id",
+    b"retry",
+    b":",
+    b" ",
+    b"x",
+    b"12",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"\xe2\x82",
+    b"\xac",
+    b"\xff",
+    b"\xc3\xa9",
+    b"\xe2\x80\xa8",
+    b"\xc2\x85",
+    b"\x0b",
+    b"data: ",
+    b"event: e\ndata: d\n\n",
+]
+
+
+@_PROPERTY
+@given(st.data(), st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join))
+def test_arbitrary_bytes_decode_as_the_standard_reads_them(data: st.DataObject, raw: bytes) -> None:
+    expected_events, expected_pending = _reference(raw)
+    whole, decoder = feed_chunks([raw])
+    assert whole == expected_events
+    assert decoder.pending == expected_pending
+    split, decoder = feed_chunks(_split(data, raw))
+    assert split == expected_events
+    assert decoder.pending == expected_pending
