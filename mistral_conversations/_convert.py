@@ -1,0 +1,454 @@
+"""The one cattrs converter between the models and the JSON the wire carries.
+
+:data:`converter` is lenient, for what the server sends: unknown fields are ignored,
+unknown union variants are kept as ``Unknown*`` models, values are trusted to be of
+the spec's JSON types. :func:`parse_input` is strict, for what a user gives: unknown
+fields, missing fields and wrong JSON types raise :class:`InputShapeError` naming the
+field. Both are built by :func:`_build`, so every hook lives in one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, overload
+
+import attrs
+from cattrs import Converter
+from cattrs.cols import list_structure_factory
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import models as m
+from ._time import format_datetime, parse_datetime
+
+__all__ = ["InputShapeError", "converter", "parse_input"]
+
+T = TypeVar("T")
+Loc = tuple[str | int, ...]
+_Hook = Callable[[Any, Any], Any]
+
+_UNKNOWN_MODELS: tuple[type[Any], ...] = (
+    m.UnknownAuth,
+    m.UnknownChunk,
+    m.UnknownEntry,
+    m.UnknownEvent,
+    m.UnknownTool,
+)
+
+
+class InputShapeError(TypeError):
+    """User input that does not have the shape the API expects.
+
+    ``loc`` is the path to the offending value, e.g. ``("inputs", 0, "role")``, and
+    ``reason`` says what is wrong with it. ``problems`` lists every problem found as
+    ``(loc, reason)`` pairs, the one reported first.
+    """
+
+    loc: Loc
+    reason: str
+    problems: tuple[tuple[Loc, str], ...]
+
+    def __init__(self, loc: Loc, reason: str, problems: tuple[tuple[Loc, str], ...] = ()) -> None:
+        self.loc = loc
+        self.reason = reason
+        self.problems = problems or ((loc, reason),)
+        super().__init__(loc, reason)
+
+    def __str__(self) -> str:
+        path = format_loc(self.loc)
+        message = f"{path}: {self.reason}" if path else self.reason
+        more = len(self.problems) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        return message
+
+
+class _ShapeError(ValueError):
+    """A problem a hook found at ``loc``, relative to the value it was given."""
+
+    def __init__(self, loc: Loc, reason: str) -> None:
+        super().__init__(reason)
+        self.loc = loc
+        self.reason = reason
+
+
+def format_loc(loc: Loc) -> str:
+    """Render a path as Python would index it: ``inputs[0].role``."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else part)
+    return "".join(parts)
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "None"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+_SCALAR_NAMES: dict[type[Any], str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+}
+
+
+def _expected(tp: Any) -> str:
+    if tp in _SCALAR_NAMES:
+        return _SCALAR_NAMES[tp]
+    origin = get_origin(tp)
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "an object (dict)"
+    article = "an" if tp.__name__[0] in "AEIOU" else "a"
+    return f"{article} {tp.__name__} or a dict"
+
+
+@attrs.frozen
+class _TaggedUnion:
+    """A union decoded by its ``type`` field."""
+
+    variants: dict[str, type[Any]]
+    unknown: type[Any]
+    # (cls, fields): an item without "type" but with one of these fields is a cls.
+    untyped: tuple[type[Any], frozenset[str]] | None = None
+
+
+def _tagged(alias: Any, untyped: tuple[type[Any], frozenset[str]] | None = None) -> _TaggedUnion:
+    members = get_args(alias)
+    (unknown,) = (cls for cls in members if cls in _UNKNOWN_MODELS)
+    variants: dict[str, type[Any]] = {}
+    for cls in members:
+        if cls is not unknown:
+            tag = str(attrs.fields_dict(cls)["type"].default)
+            variants[tag] = cls
+    return _TaggedUnion(variants, unknown, untyped)
+
+
+# Chat-completions style messages, {"role": ..., "content": ...}, are message.input
+# entries: the spec gives "type" a default, and the official SDK accepts them too.
+_UNTYPED_MESSAGE = (m.MessageInputEntry, frozenset({"role", "content"}))
+_TAGGED_UNIONS: dict[frozenset[Any], _TaggedUnion] = {
+    frozenset(get_args(alias)): tagged
+    for alias, tagged in [
+        (m.Entry, _tagged(m.Entry, _UNTYPED_MESSAGE)),
+        (m.OutputEntry, _tagged(m.OutputEntry)),
+        (m.MessageEntry, _tagged(m.MessageEntry, _UNTYPED_MESSAGE)),
+        (m.InputChunk, _tagged(m.InputChunk)),
+        (m.OutputChunk, _tagged(m.OutputChunk)),
+        (m.ThinkingChunk, _tagged(m.ThinkingChunk)),
+        (m.Tool, _tagged(m.Tool)),
+        (m.ConnectorAuth, _tagged(m.ConnectorAuth)),
+        (m.ConversationEvent, _tagged(m.ConversationEvent)),
+    ]
+}
+_CONVERSATION = frozenset(get_args(m.Conversation))
+
+
+def _identity(value: Any, _: Any) -> Any:
+    return value
+
+
+def _is_free_dict(tp: Any) -> bool:
+    return get_origin(tp) is dict and get_args(tp)[1] is Any
+
+
+def _is_union(tp: Any) -> bool:
+    origin: Any = get_origin(tp)
+    return origin is Union or origin is UnionType
+
+
+def _is_list(tp: Any) -> bool:
+    origin: Any = get_origin(tp)
+    return origin is list
+
+
+class _Converter(Converter):
+    if TYPE_CHECKING:
+        # cattrs types `cl` as type[T], which a union alias such as ConversationEvent
+        # is not; let those through, typed Any.
+        @overload
+        def structure(self, obj: Any, cl: type[T]) -> T: ...
+        @overload
+        def structure(self, obj: Any, cl: Any) -> Any: ...
+        def structure(self, obj: Any, cl: Any) -> Any: ...
+
+
+def _build(*, strict: bool) -> _Converter:
+    conv = _Converter(forbid_extra_keys=strict, detailed_validation=strict)
+
+    def structure_attrs(cls: type[Any]) -> _Hook:
+        fn = make_dict_structure_fn(cls, conv)
+        if not strict:
+            return fn
+        consts = [
+            (a.name, a.default)
+            for a in attrs.fields(cls)
+            if a.default is not None and a.default is not attrs.NOTHING
+        ]
+
+        def structure_strict(value: Any, _: Any) -> Any:
+            if isinstance(value, cls):
+                return value
+            if not isinstance(value, Mapping):
+                raise _ShapeError((), f"expected {_expected(cls)}, got {_describe(value)}")
+            for name, const in consts:
+                if name in value and value[name] != const:
+                    raise _ShapeError((name,), f"must be {const!r}, got {_describe(value[name])}")
+            return fn(value, cls)
+
+        return structure_strict
+
+    def unstructure_attrs(cls: type[Any]) -> Callable[[Any], Any]:
+        # A field defaulting to None is optional on the wire: None means absent.
+        # Other defaults are constants (type, object, role) and always sent.
+        omit: dict[str, Any] = {
+            a.name: override(omit_if_default=True) for a in attrs.fields(cls) if a.default is None
+        }
+        return make_dict_unstructure_fn(cls, conv, **omit)
+
+    def structure_tagged(union: _TaggedUnion) -> _Hook:
+        table = {tag: (conv.get_structure_hook(cls), cls) for tag, cls in union.variants.items()}
+        members = (*union.variants.values(), union.unknown)
+        unknown = union.unknown
+        known_tags = ", ".join(repr(tag) for tag in union.variants)
+
+        def structure_item(value: Any, _: Any) -> Any:
+            if value.__class__ is dict:
+                tag = value.get("type")
+                if tag.__class__ is str:
+                    found = table.get(tag)
+                    if found is not None:
+                        return found[0](value, found[1])
+                    return unknown(type=tag, raw=value)
+            return structure_unusual(value)
+
+        def structure_unusual(value: Any) -> Any:
+            if isinstance(value, members):
+                return value
+            if not isinstance(value, Mapping):
+                raise _ShapeError(
+                    (), f"expected an object with a 'type' field, got {_describe(value)}"
+                )
+            if "type" not in value:
+                if union.untyped is not None and union.untyped[1].intersection(value):
+                    cls = union.untyped[0]
+                    return conv.get_structure_hook(cls)(value, cls)
+                raise _ShapeError(("type",), f"required field is missing (one of {known_tags})")
+            tag = value["type"]
+            if not isinstance(tag, str):
+                raise _ShapeError(("type",), f"expected a string, got {_describe(tag)}")
+            found = table.get(tag)
+            if found is not None:
+                return found[0](value, found[1])
+            return unknown(type=tag, raw=dict(value))
+
+        return structure_item
+
+    def structure_conversation() -> _Hook:
+        model_hook = conv.get_structure_hook(m.ModelConversation)
+        agent_hook = conv.get_structure_hook(m.AgentConversation)
+
+        def structure_item(value: Any, _: Any) -> Any:
+            if isinstance(value, Mapping) and "agent_id" in value:
+                return agent_hook(value, m.AgentConversation)
+            if isinstance(value, (m.ModelConversation, m.AgentConversation)):
+                return value
+            return model_hook(value, m.ModelConversation)
+
+        return structure_item
+
+    def structure_members(members: tuple[Any, ...]) -> tuple[_Hook, Any]:
+        """The hook of a union without None, and the type to pass it."""
+        if len(members) == 1:
+            return conv.get_structure_hook(members[0]), members[0]
+        classes = tuple(tp for tp in members if attrs.has(tp))
+        if len(classes) == len(members):
+            key = frozenset(classes)
+            if key == _CONVERSATION:
+                return structure_conversation(), None
+            return structure_tagged(_TAGGED_UNIONS[key]), None
+
+        # Any other union is of different JSON types: dispatch on the value's.
+        by_class: dict[type[Any], tuple[_Hook, Any] | None] = {}
+        if classes:
+            by_class[dict] = structure_members(classes)
+        for tp in members:
+            if tp in _SCALAR_NAMES:
+                by_class[tp] = None
+            elif get_origin(tp) in (list, dict):
+                by_class[get_origin(tp)] = (conv.get_structure_hook(tp), tp)
+        if float in by_class and int not in by_class:
+            by_class[int] = None
+        expected = " or ".join(_expected(tp) for tp in members if not attrs.has(tp))
+        if len(classes) == 1:
+            expected += " or " + _expected(classes[0])
+        elif classes:
+            expected += " or an object with a 'type' field"
+        missing = (_identity, None)
+
+        def structure_by_json_type(value: Any, _: Any) -> Any:
+            found = by_class.get(value.__class__, missing)
+            if found is None:
+                return value
+            if found is not missing:
+                return found[0](value, found[1])
+            if classes and isinstance(value, classes):
+                return value
+            for kind, handler in by_class.items():
+                if kind is not bool and isinstance(value, kind) and handler is not None:
+                    return handler[0](value, handler[1])
+            raise _ShapeError((), f"expected {expected}, got {_describe(value)}")
+
+        return structure_by_json_type, None
+
+    def structure_union(union: Any) -> _Hook:
+        args = get_args(union)
+        members = tuple(tp for tp in args if tp is not NoneType)
+        if not strict and all(tp in _SCALAR_NAMES for tp in members):
+            return _identity
+        hook, tp = structure_members(members)
+        if len(members) == len(args):
+            return hook
+
+        def structure_nullable(value: Any, _: Any) -> Any:
+            return None if value is None else hook(value, tp)
+
+        return structure_nullable
+
+    def structure_free_dict(value: Any, _: Any) -> Any:
+        if strict and not isinstance(value, Mapping):
+            raise _ShapeError((), f"expected an object (dict), got {_describe(value)}")
+        return value
+
+    def structure_unknown(value: Any, cls: type[Any]) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping) or not isinstance(value.get("type"), str):
+            raise _ShapeError(
+                (), f"expected an object with a 'type' string, got {_describe(value)}"
+            )
+        return cls(type=value["type"], raw=dict(value))
+
+    conv.register_structure_hook(datetime, lambda value, _: parse_datetime(value))
+    conv.register_unstructure_hook(datetime, format_datetime)
+    conv.register_structure_hook_factory(attrs.has, structure_attrs)
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_attrs)
+    for unknown in _UNKNOWN_MODELS:
+        conv.register_structure_hook(unknown, structure_unknown)
+        conv.register_unstructure_hook(unknown, lambda obj: obj.raw)
+    conv.register_structure_hook_factory(_is_union, structure_union)
+    conv.register_structure_hook_factory(_is_free_dict, lambda _: structure_free_dict)
+    conv.register_unstructure_hook_factory(_is_free_dict, lambda _: lambda value: value)
+    if strict:
+        _register_strict_scalars(conv)
+    return conv
+
+
+def _register_strict_scalars(conv: Converter) -> None:
+    """Refuse what cattrs would coerce: 5 as a str, "5" as an int, "abc" as a list."""
+
+    def scalar(kinds: tuple[type[Any], ...], expected: str) -> _Hook:
+        def structure_scalar(value: Any, _: Any) -> Any:
+            if isinstance(value, kinds) and (bool in kinds or value.__class__ is not bool):
+                return value
+            raise _ShapeError((), f"expected {expected}, got {_describe(value)}")
+
+        return structure_scalar
+
+    for tp, kinds in [(str, (str,)), (int, (int,)), (float, (int, float)), (bool, (bool,))]:
+        conv.register_structure_hook(tp, scalar(kinds, _SCALAR_NAMES[tp]))
+
+    def structure_list(tp: Any) -> _Hook:
+        inner = list_structure_factory(tp, conv)
+
+        def structure_checked(value: Any, _: Any) -> Any:
+            if not isinstance(value, (list, tuple)):
+                raise _ShapeError((), f"expected a list, got {_describe(value)}")
+            return inner(value, tp)
+
+        return structure_checked
+
+    conv.register_structure_hook_factory(_is_list, structure_list)
+
+
+converter = _build(strict=False)
+"""The converter between models and JSON-ready data: ``unstructure`` and ``structure``."""
+
+_strict_converter = _build(strict=True)
+
+
+def _note_loc(exc: BaseException) -> Loc:
+    parts: list[str | int] = []
+    for note in reversed(getattr(exc, "__notes__", ())):
+        if isinstance(note, AttributeValidationNote):
+            parts.append(note.name)
+        elif isinstance(note, IterableValidationNote):
+            parts.append(note.index)
+    return tuple(parts)
+
+
+def _unknown_fields_reason(exc: ForbiddenExtraKeysError) -> str:
+    known = [a.name for a in attrs.fields(exc.cl)]
+    extra = sorted(exc.extra_fields)
+    if len(extra) == 1:
+        reason = f"unknown field {extra[0]!r} ("
+        close = difflib.get_close_matches(extra[0], known, n=1)
+        if close:
+            reason += f"did you mean {close[0]!r}? "
+    else:
+        reason = "unknown fields " + ", ".join(repr(name) for name in extra) + " ("
+    return reason + "known fields: " + ", ".join(known) + ")"
+
+
+def _problems(exc: BaseException, loc: Loc) -> Iterator[tuple[bool, Loc, str]]:
+    """Walk cattrs' error groups: (is an unknown field, path, reason) for each problem."""
+    if isinstance(exc, BaseValidationError):
+        for inner in exc.exceptions:
+            yield from _problems(inner, loc + _note_loc(inner))
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        yield True, loc, _unknown_fields_reason(exc)
+    elif isinstance(exc, _ShapeError):
+        yield False, loc + exc.loc, exc.reason
+    elif isinstance(exc, KeyError) and loc and exc.args == (loc[-1],):
+        yield False, loc, "required field is missing"
+    else:
+        yield False, loc, str(exc) or type(exc).__name__
+
+
+@overload
+def parse_input(data: object, cls: type[T]) -> T: ...
+@overload
+def parse_input(data: object, cls: Any) -> Any: ...
+def parse_input(data: object, cls: Any) -> Any:
+    """Check user input against a model and return the model.
+
+    ``data`` is a dict or list as the spec shapes it, a model instance, or a mix of
+    both (dicts holding model instances). ``cls`` is a model class or a union alias
+    such as :data:`~mistral_conversations.models.Entry`. Unknown fields, missing
+    required fields and values of the wrong JSON type raise :class:`InputShapeError`;
+    a ``type`` this library does not know is kept and sent as it is.
+    """
+    try:
+        return _strict_converter.structure(data, cls)
+    except Exception as exc:
+        found = list(_problems(exc, _note_loc(exc)))
+        first = next((p for p in found if p[0]), found[0])
+        problems = tuple((p_loc, reason) for _, p_loc, reason in found)
+        raise InputShapeError(first[1], first[2], problems) from None

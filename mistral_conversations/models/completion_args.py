@@ -1,0 +1,69 @@
+"""Completion arguments: sampling, limits, output format and tool choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["CompletionArgs", "JsonSchema", "Prediction", "ResponseFormat"]
+
+
+@attrs.define(kw_only=True)
+class Prediction:
+    """The expected completion, to speed up answers that are mostly known beforehand.
+
+    ``type`` is always ``"content"``.
+    """
+
+    type: str = "content"
+    content: str | None = None
+
+
+@attrs.define(kw_only=True)
+class JsonSchema:
+    """A named JSON Schema that the model's output must follow.
+
+    ``schema`` is the JSON Schema object, passed through as is.
+    """
+
+    name: str
+    description: str | None = None
+    schema: dict[str, Any]
+    strict: bool | None = None
+
+
+@attrs.define(kw_only=True)
+class ResponseFormat:
+    """The format of the model's output.
+
+    Known values of ``type`` (``ResponseFormats``): ``"text"``, ``"json_object"``,
+    ``"json_schema"`` (which needs ``json_schema``).
+    """
+
+    type: str | None = None
+    json_schema: JsonSchema | None = None
+
+
+@attrs.define(kw_only=True)
+class CompletionArgs:
+    """Arguments of the completion that produces the assistant's answers.
+
+    ``stop`` is a string or a list of strings. Known values of ``tool_choice``
+    (``ToolChoiceEnum``): ``"auto"``, ``"none"``, ``"any"``, ``"required"``. Known
+    values of ``reasoning_effort`` (``ReasoningEffort``): ``"none"``, ``"minimal"``,
+    ``"low"``, ``"medium"``, ``"high"``, ``"xhigh"``. ``None`` leaves the server's
+    default.
+    """
+
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    random_seed: int | None = None
+    prediction: Prediction | None = None
+    response_format: ResponseFormat | None = None
+    tool_choice: str | None = None
+    reasoning_effort: str | None = None
