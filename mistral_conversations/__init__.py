@@ -1,0 +1,82 @@
+"""An asyncio-first client for Mistral's Conversations API, with a blocking facade.
+
+>>> from mistral_conversations import AsyncClient
+>>> async with AsyncClient() as client:                      # doctest: +SKIP
+...     reply = await client.start(inputs="Hello!", model="mistral-small-latest")
+...     print(reply.output_text)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import errors, models
+from ._client import AsyncClient
+from ._convert import converter
+from ._retry import RetryPolicy
+from ._streaming import AsyncEventStream
+from ._transport import Timeout
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerEventError,
+    StreamDecodeError,
+    StreamError,
+    StreamInterruptedError,
+    UnprocessableEntityError,
+)
+
+if TYPE_CHECKING:
+    from ._sync import Client, EventStream
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncEventStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "ConflictError",
+    "EventStream",
+    "InternalServerError",
+    "MistralError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerEventError",
+    "StreamDecodeError",
+    "StreamError",
+    "StreamInterruptedError",
+    "Timeout",
+    "UnprocessableEntityError",
+    "__version__",
+    "converter",
+    "errors",
+    "models",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The blocking facade needs anyio's portal; async users never pay for importing it.
+    if name in ("Client", "EventStream"):
+        from . import _sync
+
+        return getattr(_sync, name)
+    raise AttributeError(f"module 'mistral_conversations' has no attribute {name!r}")

@@ -1,0 +1,229 @@
+"""Adds stream events up into the ConversationResponse they describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import (
+    AgentHandoffDoneEvent,
+    AgentHandoffEntry,
+    AgentHandoffStartedEvent,
+    ConversationEvent,
+    ConversationResponse,
+    ConversationUsageInfo,
+    FunctionCallEntry,
+    FunctionCallEvent,
+    MessageOutputEntry,
+    MessageOutputEvent,
+    OutputChunk,
+    OutputEntry,
+    ResponseDoneEvent,
+    ResponseStartedEvent,
+    TextChunk,
+    ThinkChunk,
+    ToolExecutionDeltaEvent,
+    ToolExecutionDoneEvent,
+    ToolExecutionEntry,
+    ToolExecutionStartedEvent,
+)
+
+__all__ = ["Accumulator"]
+
+
+class _Message:
+    __slots__ = ("first", "parts")
+
+    def __init__(self, first: MessageOutputEvent) -> None:
+        self.first = first
+        # content_index -> pieces in arrival order; a piece is str text or a chunk.
+        self.parts: dict[int, list[str | OutputChunk]] = {}
+
+    def add(self, event: MessageOutputEvent) -> None:
+        self.parts.setdefault(event.content_index or 0, []).append(event.content)
+
+    def build(self) -> MessageOutputEntry:
+        first = self.first
+        return MessageOutputEntry(
+            id=first.id,
+            created_at=first.created_at,
+            model=first.model,
+            agent_id=first.agent_id,
+            content=self._content(),
+        )
+
+    def _content(self) -> str | list[OutputChunk]:
+        pieces = [piece for index in sorted(self.parts) for piece in self.parts[index]]
+        if all(isinstance(piece, str) for piece in pieces):
+            return "".join(piece for piece in pieces if isinstance(piece, str))
+        chunks: list[OutputChunk] = []
+        for index in sorted(self.parts):
+            chunks.extend(_merge_chunks(self.parts[index]))
+        return chunks
+
+
+def _merge_chunks(pieces: list[str | OutputChunk]) -> list[OutputChunk]:
+    """Join neighbouring text pieces into one TextChunk, and thinking into one ThinkChunk."""
+    merged: list[OutputChunk] = []
+    for piece in pieces:
+        chunk: OutputChunk = TextChunk(text=piece) if isinstance(piece, str) else piece
+        last = merged[-1] if merged else None
+        if isinstance(chunk, TextChunk) and isinstance(last, TextChunk):
+            merged[-1] = TextChunk(text=last.text + chunk.text)
+        elif isinstance(chunk, ThinkChunk) and isinstance(last, ThinkChunk):
+            merged[-1] = ThinkChunk(
+                thinking=_merge_thinking([*last.thinking, *chunk.thinking]),
+                signature=chunk.signature or last.signature,
+                closed=chunk.closed,
+            )
+        else:
+            merged.append(chunk)
+    return merged
+
+
+def _merge_thinking(pieces: list[Any]) -> list[Any]:
+    merged: list[Any] = []
+    for piece in pieces:
+        last = merged[-1] if merged else None
+        if isinstance(piece, TextChunk) and isinstance(last, TextChunk):
+            merged[-1] = TextChunk(text=last.text + piece.text)
+        else:
+            merged.append(piece)
+    return merged
+
+
+class _FunctionCall:
+    __slots__ = ("arguments", "first")
+
+    def __init__(self, first: FunctionCallEvent) -> None:
+        self.first = first
+        self.arguments: list[str] = []
+
+    def add(self, event: FunctionCallEvent) -> None:
+        self.arguments.append(event.arguments)
+
+    def build(self) -> FunctionCallEntry:
+        first = self.first
+        return FunctionCallEntry(
+            id=first.id,
+            created_at=first.created_at,
+            model=first.model,
+            agent_id=first.agent_id,
+            tool_call_id=first.tool_call_id,
+            name=first.name,
+            arguments="".join(self.arguments),
+            confirmation_status=first.confirmation_status,
+        )
+
+
+class _ToolExecution:
+    __slots__ = ("arguments", "done", "first")
+
+    def __init__(self, first: ToolExecutionStartedEvent | ToolExecutionDeltaEvent) -> None:
+        self.first = first
+        self.arguments: list[str] = []
+        self.done: ToolExecutionDoneEvent | None = None
+
+    def add(self, event: ConversationEvent) -> None:
+        if isinstance(event, (ToolExecutionStartedEvent, ToolExecutionDeltaEvent)):
+            self.arguments.append(event.arguments)
+        elif isinstance(event, ToolExecutionDoneEvent):
+            self.done = event
+
+    def build(self) -> ToolExecutionEntry:
+        first = self.first
+        started = first if isinstance(first, ToolExecutionStartedEvent) else None
+        return ToolExecutionEntry(
+            id=first.id,
+            created_at=first.created_at,
+            completed_at=self.done.created_at if self.done else None,
+            model=started.model if started else None,
+            agent_id=started.agent_id if started else None,
+            name=first.name,
+            arguments="".join(self.arguments),
+            info=self.done.info if self.done else None,
+        )
+
+
+class _Handoff:
+    __slots__ = ("done", "first")
+
+    def __init__(self, first: AgentHandoffStartedEvent) -> None:
+        self.first = first
+        self.done: AgentHandoffDoneEvent | None = None
+
+    def add(self, event: ConversationEvent) -> None:
+        if isinstance(event, AgentHandoffDoneEvent):
+            self.done = event
+
+    def build(self) -> AgentHandoffEntry:
+        first, done = self.first, self.done
+        return AgentHandoffEntry(
+            id=first.id,
+            created_at=first.created_at,
+            completed_at=done.created_at if done else None,
+            previous_agent_id=first.previous_agent_id,
+            previous_agent_name=first.previous_agent_name,
+            next_agent_id=done.next_agent_id if done else "",
+            next_agent_name=done.next_agent_name if done else "",
+        )
+
+
+_Builder = _Message | _FunctionCall | _ToolExecution | _Handoff
+
+
+class Accumulator:
+    """Collects events; ``result()`` is the response they add up to so far."""
+
+    __slots__ = ("conversation_id", "done", "outputs", "usage")
+
+    def __init__(self) -> None:
+        self.conversation_id = ""
+        self.usage: ConversationUsageInfo | None = None
+        self.done = False
+        # output_index -> builder; each index is one output entry.
+        self.outputs: dict[int, _Builder] = {}
+
+    def add(self, event: ConversationEvent) -> None:
+        """Take one event into account."""
+        # An absent output_index means 0, as the spec's default says.
+        index = getattr(event, "output_index", None) or 0
+        if isinstance(event, MessageOutputEvent):
+            builder = self.outputs.get(index)
+            if not isinstance(builder, _Message):
+                builder = self.outputs[index] = _Message(event)
+            builder.add(event)
+        elif isinstance(event, FunctionCallEvent):
+            call = self.outputs.get(index)
+            if not isinstance(call, _FunctionCall):
+                call = self.outputs[index] = _FunctionCall(event)
+            call.add(event)
+        elif isinstance(event, ResponseStartedEvent):
+            self.conversation_id = event.conversation_id
+        elif isinstance(event, ResponseDoneEvent):
+            self.usage = event.usage
+            self.done = True
+        elif isinstance(
+            event, (ToolExecutionStartedEvent, ToolExecutionDeltaEvent, ToolExecutionDoneEvent)
+        ):
+            execution = self.outputs.get(index)
+            if not isinstance(execution, _ToolExecution) and not isinstance(
+                event, ToolExecutionDoneEvent
+            ):
+                execution = self.outputs[index] = _ToolExecution(event)
+            if isinstance(execution, _ToolExecution):
+                execution.add(event)
+        elif isinstance(event, AgentHandoffStartedEvent):
+            self.outputs[index] = _Handoff(event)
+        elif isinstance(event, AgentHandoffDoneEvent):
+            handoff = self.outputs.get(index)
+            if isinstance(handoff, _Handoff):
+                handoff.add(event)
+
+    def result(self) -> ConversationResponse:
+        """The response as far as the events received tell it."""
+        outputs: list[OutputEntry] = [self.outputs[i].build() for i in sorted(self.outputs)]
+        return ConversationResponse(
+            conversation_id=self.conversation_id,
+            outputs=outputs,
+            usage=self.usage if self.usage is not None else ConversationUsageInfo(),
+        )

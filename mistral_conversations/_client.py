@@ -1,0 +1,509 @@
+"""AsyncClient: one method per operation of the Conversations API."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ._convert import converter, parse_input
+from ._retry import RetryPolicy
+from ._streaming import AsyncEventStream
+from ._transport import Answer, Timeout, Transport
+from .errors import ConfigurationError, ResponseDecodeError
+from .models import (
+    AppendConversationRequest,
+    CompletionArgs,
+    Conversation,
+    ConversationHistory,
+    ConversationMessages,
+    ConversationRequest,
+    ConversationResponse,
+    Entry,
+    GuardrailConfig,
+    RestartConversationRequest,
+    Tool,
+    ToolCallConfirmation,
+)
+
+__all__ = ["AsyncClient"]
+
+DEFAULT_BASE_URL = "https://api.mistral.ai"
+_T = TypeVar("_T")
+
+Inputs = str | Sequence[Entry | Mapping[str, Any]]
+Tools = Sequence[Tool | Mapping[str, Any]]
+Guardrails = Sequence[GuardrailConfig | Mapping[str, Any]]
+Confirmations = Sequence[ToolCallConfirmation | Mapping[str, Any]]
+Headers = Mapping[str, str]
+
+
+def _resolve_api_key(api_key: str | None) -> str:
+    key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "No API key: pass api_key=... to the client or set the MISTRAL_API_KEY "
+            "environment variable."
+        )
+    return key
+
+
+def _path_id(conversation_id: str) -> str:
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise TypeError(f"conversation_id must be a non-empty str, not {conversation_id!r}")
+    return quote(conversation_id, safe="")
+
+
+def _body(cls: type[Any], fields: dict[str, Any]) -> Any:
+    """Check user arguments against a request model; return the JSON body to send."""
+    request = parse_input({k: v for k, v in fields.items() if v is not None}, cls)
+    return converter.unstructure(request)
+
+
+def _decode(answer: Answer, cls: Any) -> Any:
+    try:
+        return converter.structure(json.loads(answer.body), cls)
+    except Exception as exc:
+        text = answer.body.decode("utf-8", "replace")
+        raise ResponseDecodeError(
+            f"The server's answer could not be read as {getattr(cls, '__name__', cls)}: "
+            f"{exc}. The raw body is kept in .body; please report this with it.",
+            body=text,
+        ) from exc
+
+
+class AsyncClient:
+    """The asyncio client of Mistral's Conversations API.
+
+    ``api_key`` defaults to the ``MISTRAL_API_KEY`` environment variable and
+    ``base_url`` to ``MISTRAL_BASE_URL`` or ``https://api.mistral.ai``. Use it as
+    ``async with AsyncClient() as client:`` or close it with ``await client.aclose()``.
+    One client may be used from several event loops in turn (for example across
+    ``asyncio.run()`` calls): each loop gets its own connection pool, closed when that
+    loop ends.
+
+    Every operation also takes ``timeout=``, ``retry=`` and ``headers=`` for that
+    call alone. Arguments that are ``None`` are not sent.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int | None = 100,
+    ) -> None:
+        key = _resolve_api_key(api_key)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
+        self._transport = Transport(
+            api_key=key,
+            base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL,
+            timeout=Timeout.coerce(timeout),
+            headers=headers,
+            max_connections=max_connections,
+        )
+        self._retry = retry if retry is not None else RetryPolicy()
+
+    @property
+    def base_url(self) -> str:
+        """The URL the client sends requests to."""
+        return self._transport.base_url
+
+    def __repr__(self) -> str:
+        return f"<AsyncClient base_url={self.base_url!r}>"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections of this client; it sends no request after this."""
+        await self._transport.aclose()
+
+    def __del__(self) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.opened_any and not transport.closed:
+            warnings.warn(
+                f"{self!r} was never closed; use 'async with AsyncClient() as client:' "
+                "or 'await client.aclose()'",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: Timeout | float | None,
+        retry: RetryPolicy | None,
+        headers: Headers | None,
+    ) -> Answer:
+        return await self._transport.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            timeout=timeout,
+            headers=headers,
+            retry=retry or self._retry,
+        )
+
+    def _stream(
+        self,
+        path: str,
+        body: Any,
+        *,
+        timeout: Timeout | float | None,
+        retry: RetryPolicy | None,
+        headers: Headers | None,
+    ) -> AsyncEventStream:
+        transport = self._transport
+
+        async def connect() -> Any:
+            return await transport.open_stream(
+                "POST",
+                path,
+                body=body,
+                timeout=timeout,
+                headers=headers,
+                retry=retry or self._retry,
+            )
+
+        return AsyncEventStream(connect)
+
+    async def start(
+        self,
+        *,
+        inputs: Inputs,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        tools: Tools | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        guardrails: Guardrails | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> ConversationResponse:
+        """Start a conversation with a model or an agent and run its first turn.
+
+        ``POST /v1/conversations``. Give ``model`` or ``agent_id``. ``inputs`` is a
+        str (one user message) or a list of entries, as models or dicts.
+        """
+        body = _body(ConversationRequest, _start_fields(locals(), stream=False))
+        answer = await self._call(
+            "POST", "/v1/conversations", body=body, timeout=timeout, retry=retry, headers=headers
+        )
+        result: ConversationResponse = _decode(answer, ConversationResponse)
+        return result
+
+    def start_stream(
+        self,
+        *,
+        inputs: Inputs,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        tools: Tools | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        guardrails: Guardrails | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> AsyncEventStream:
+        """Start a conversation and stream its first turn as events.
+
+        Use ``async for event in client.start_stream(...)``, ``async with`` it, or
+        ``await`` it to connect first. Arguments are those of :meth:`start`.
+        """
+        body = _body(ConversationRequest, _start_fields(locals(), stream=True))
+        return self._stream(
+            "/v1/conversations", body, timeout=timeout, retry=retry, headers=headers
+        )
+
+    async def list(
+        self,
+        *,
+        page: int = 0,
+        page_size: int = 100,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> list[Conversation]:
+        """List conversations, newest first, a page at a time.
+
+        ``GET /v1/conversations``. ``metadata`` keeps only the conversations whose
+        metadata holds all of the given keys and values.
+        """
+        params = _list_params(page, page_size, metadata)
+        answer = await self._call(
+            "GET",
+            "/v1/conversations",
+            params=params,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+        )
+        result: list[Conversation] = _decode(answer, list[Conversation])
+        return result
+
+    async def get(
+        self,
+        conversation_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> Conversation:
+        """Read one conversation's attributes: ``GET /v1/conversations/{id}``."""
+        answer = await self._call(
+            "GET",
+            f"/v1/conversations/{_path_id(conversation_id)}",
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+        )
+        result: Conversation = _decode(answer, Conversation)
+        return result
+
+    async def delete(
+        self,
+        conversation_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Delete a conversation: ``DELETE /v1/conversations/{id}``."""
+        await self._call(
+            "DELETE",
+            f"/v1/conversations/{_path_id(conversation_id)}",
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+        )
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        inputs: Inputs,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        tool_confirmations: Confirmations | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> ConversationResponse:
+        """Add entries to a conversation and run the next turn.
+
+        ``POST /v1/conversations/{id}``. Not retried once the request may have
+        reached the server, so that a turn is never written twice.
+        """
+        path = f"/v1/conversations/{_path_id(conversation_id)}"
+        body = _body(AppendConversationRequest, _append_fields(locals(), stream=False))
+        answer = await self._call(
+            "POST", path, body=body, timeout=timeout, retry=retry, headers=headers
+        )
+        result: ConversationResponse = _decode(answer, ConversationResponse)
+        return result
+
+    def append_stream(
+        self,
+        conversation_id: str,
+        *,
+        inputs: Inputs,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        tool_confirmations: Confirmations | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> AsyncEventStream:
+        """Add entries to a conversation and stream the next turn as events."""
+        path = f"/v1/conversations/{_path_id(conversation_id)}"
+        body = _body(AppendConversationRequest, _append_fields(locals(), stream=True))
+        return self._stream(path, body, timeout=timeout, retry=retry, headers=headers)
+
+    async def get_history(
+        self,
+        conversation_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> ConversationHistory:
+        """Read every entry of a conversation, in order: ``GET .../history``."""
+        answer = await self._call(
+            "GET",
+            f"/v1/conversations/{_path_id(conversation_id)}/history",
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+        )
+        result: ConversationHistory = _decode(answer, ConversationHistory)
+        return result
+
+    async def get_messages(
+        self,
+        conversation_id: str,
+        *,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> ConversationMessages:
+        """Read only the message entries of a conversation: ``GET .../messages``."""
+        answer = await self._call(
+            "GET",
+            f"/v1/conversations/{_path_id(conversation_id)}/messages",
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+        )
+        result: ConversationMessages = _decode(answer, ConversationMessages)
+        return result
+
+    async def restart(
+        self,
+        conversation_id: str,
+        *,
+        from_entry_id: str,
+        inputs: Inputs | None = None,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        guardrails: Guardrails | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        agent_version: str | int | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> ConversationResponse:
+        """Make a new conversation from an entry of this one and run a turn there.
+
+        ``POST /v1/conversations/{id}/restart``. The answer's ``conversation_id`` is
+        the new conversation's.
+        """
+        path = f"/v1/conversations/{_path_id(conversation_id)}/restart"
+        body = _body(RestartConversationRequest, _restart_fields(locals(), stream=False))
+        answer = await self._call(
+            "POST", path, body=body, timeout=timeout, retry=retry, headers=headers
+        )
+        result: ConversationResponse = _decode(answer, ConversationResponse)
+        return result
+
+    def restart_stream(
+        self,
+        conversation_id: str,
+        *,
+        from_entry_id: str,
+        inputs: Inputs | None = None,
+        store: bool | None = None,
+        handoff_execution: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        guardrails: Guardrails | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        agent_version: str | int | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
+    ) -> AsyncEventStream:
+        """Restart a conversation from an entry and stream the new turn as events."""
+        path = f"/v1/conversations/{_path_id(conversation_id)}/restart"
+        body = _body(RestartConversationRequest, _restart_fields(locals(), stream=True))
+        return self._stream(path, body, timeout=timeout, retry=retry, headers=headers)
+
+
+_START_FIELDS = (
+    "inputs",
+    "model",
+    "agent_id",
+    "agent_version",
+    "instructions",
+    "tools",
+    "completion_args",
+    "guardrails",
+    "name",
+    "description",
+    "metadata",
+    "store",
+    "handoff_execution",
+)
+_APPEND_FIELDS = ("inputs", "store", "handoff_execution", "completion_args", "tool_confirmations")
+_RESTART_FIELDS = (
+    "inputs",
+    "from_entry_id",
+    "store",
+    "handoff_execution",
+    "completion_args",
+    "guardrails",
+    "metadata",
+    "agent_version",
+)
+
+
+def _pick(arguments: Mapping[str, Any], names: tuple[str, ...], stream: bool) -> dict[str, Any]:
+    fields = {name: arguments[name] for name in names}
+    fields["stream"] = stream
+    return fields
+
+
+def _start_fields(arguments: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    if arguments["model"] is None and arguments["agent_id"] is None:
+        raise ConfigurationError(
+            "start() needs model=... (e.g. 'mistral-medium-latest') or agent_id=...."
+        )
+    return _pick(arguments, _START_FIELDS, stream)
+
+
+def _append_fields(arguments: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    return _pick(arguments, _APPEND_FIELDS, stream)
+
+
+def _restart_fields(arguments: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    return _pick(arguments, _RESTART_FIELDS, stream)
+
+
+def _list_params(page: int, page_size: int, metadata: Mapping[str, Any] | None) -> dict[str, str]:
+    for label, value in (("page", page), ("page_size", page_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{label} must be a non-negative int, not {value!r}")
+    params = {"page": str(page), "page_size": str(page_size)}
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a mapping, not {metadata!r}")
+        params["metadata"] = json.dumps(dict(metadata), separators=(",", ":"))
+    return params

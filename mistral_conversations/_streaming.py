@@ -1,0 +1,262 @@
+"""AsyncEventStream: the events of one streamed turn, as they arrive."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from types import TracebackType
+from typing import Any
+
+from ._accumulate import Accumulator
+from ._convert import converter
+from ._sse import SSEDecoder
+from ._transport import StreamBody
+from .errors import (
+    APIConnectionError,
+    ServerEventError,
+    StreamDecodeError,
+    StreamError,
+    StreamInterruptedError,
+)
+from .models import (
+    ConversationEvent,
+    ConversationResponse,
+    MessageOutputEvent,
+    ResponseErrorEvent,
+    TextChunk,
+)
+
+__all__ = ["AsyncEventStream", "text_of"]
+
+# Looked up once: structuring by the union type would hash its eleven members per event.
+_structure_event: Callable[[Any, Any], ConversationEvent] = converter.get_structure_hook(
+    ConversationEvent
+)
+
+
+class AsyncEventStream:
+    """The events of one streamed turn, read as they arrive.
+
+    Three ways to use it, all equivalent::
+
+        async for event in client.start_stream(...): ...
+        async with client.start_stream(...) as stream:
+            async for event in stream: ...
+        stream = await client.start_stream(...)  # connects; HTTP errors raise here
+
+    Events are the models of :mod:`mistral_conversations.models` (``UnknownEvent`` for
+    a type this library does not know). Leaving the ``async with`` block, breaking out
+    of the loop or cancelling the task closes the HTTP response at once.
+
+    A stream that breaks raises a :class:`~mistral_conversations.errors.StreamError`
+    whose ``partial`` is the response received up to the break.
+    """
+
+    __slots__ = ("_acc", "_body", "_connect", "_decoder", "_error", "_finished", "_ready")
+
+    def __init__(self, connect: Callable[[], Awaitable[StreamBody]]) -> None:
+        self._connect: Callable[[], Awaitable[StreamBody]] | None = connect
+        self._body: StreamBody | None = None
+        self._decoder = SSEDecoder()
+        self._acc = Accumulator()
+        self._ready: deque[ConversationEvent] = deque()
+        self._error: StreamError | None = None
+        self._finished = False
+
+    async def _ensure_connected(self) -> AsyncEventStream:
+        if self._connect is not None:
+            connect, self._connect = self._connect, None
+            self._body = await connect()
+        return self
+
+    def __await__(self) -> Generator[Any, None, AsyncEventStream]:
+        return self._ensure_connected().__await__()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return await self._ensure_connected()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncEventStream:
+        return self
+
+    async def __anext__(self) -> ConversationEvent:
+        ready = self._ready
+        while not ready:
+            if self._finished:
+                if self._error is not None:
+                    raise self._error
+                raise StopAsyncIteration
+            try:
+                await self._ensure_connected()
+                await self._read_more()
+            except BaseException:
+                # Cancellation or a failure mid-read: never leave the response half-read.
+                self._close_body()
+                raise
+        return ready.popleft()
+
+    async def _read_more(self) -> None:
+        body = self._body
+        assert body is not None
+        try:
+            chunk = await body.read()
+        except APIConnectionError as exc:
+            self._fail(
+                StreamInterruptedError(
+                    f"The stream broke before the response was complete: {exc}",
+                    partial=self._acc.result(),
+                ),
+                cause=exc,
+            )
+            return
+        if chunk:
+            self._take(self._decoder.feed(chunk))
+            return
+        self._take(self._decoder.close())
+        if self._error is None and not self._acc.done:
+            pending = self._decoder.pending
+            tail = f" The last, incomplete data was: {pending[:200]!r}." if pending else ""
+            self._fail(
+                StreamInterruptedError(
+                    "The connection ended before the server said the response was done "
+                    f"(no conversation.response.done event); what arrived is in .partial.{tail}",
+                    partial=self._acc.result(),
+                )
+            )
+        self._finish()
+
+    def _take(self, messages: list[Any]) -> None:
+        acc, ready = self._acc, self._ready
+        for message in messages:
+            if self._error is not None:
+                return
+            try:
+                data = json.loads(message.data)
+            except ValueError:
+                self._fail(
+                    StreamDecodeError(
+                        f"The stream's {message.event!r} event carried data that is not "
+                        f"JSON: {message.data[:200]!r}",
+                        raw=message.data,
+                        partial=acc.result(),
+                    )
+                )
+                return
+            if not isinstance(data, dict):
+                self._fail(
+                    StreamDecodeError(
+                        f"The stream's {message.event!r} event carried JSON that is not an "
+                        f"object: {message.data[:200]!r}",
+                        raw=message.data,
+                        partial=acc.result(),
+                    )
+                )
+                return
+            if "type" not in data and message.event != "message":
+                data["type"] = message.event
+            event = self._decode(data, message.data)
+            if event is None:
+                return
+            if isinstance(event, ResponseErrorEvent):
+                self._fail(
+                    ServerEventError(
+                        f"The server reported an error in the stream (code {event.code}): "
+                        f"{event.message}",
+                        code=event.code,
+                        server_message=event.message,
+                        event=event,
+                        partial=acc.result(),
+                    )
+                )
+                return
+            acc.add(event)
+            ready.append(event)
+
+    def _decode(self, data: dict[str, Any], raw: str) -> ConversationEvent | None:
+        try:
+            event = _structure_event(data, ConversationEvent)
+        except Exception as exc:
+            self._fail(
+                StreamDecodeError(
+                    f"The stream carried a {data.get('type')!r} event this library cannot "
+                    f"read ({exc}): {raw[:200]!r}",
+                    raw=raw,
+                    partial=self._acc.result(),
+                ),
+                cause=exc,
+            )
+            return None
+        return event
+
+    def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
+        error.__cause__ = cause
+        self._error = error
+        self._finish()
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._close_body()
+
+    def _close_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+    @property
+    def _open(self) -> bool:
+        return self._body is not None
+
+    async def _next_batch(self) -> list[ConversationEvent]:
+        """Every event ready now (at least one), or [] at the end; for the blocking facade."""
+        try:
+            first = await self.__anext__()
+        except StopAsyncIteration:
+            return []
+        batch = [first, *self._ready]
+        self._ready.clear()
+        return batch
+
+    async def aclose(self) -> None:
+        """Close the HTTP response now; events not read yet are dropped."""
+        self._connect = None
+        self._finished = True
+        self._close_body()
+
+    def __del__(self) -> None:
+        self._close_body()
+
+    async def response(self) -> ConversationResponse:
+        """Read the stream to its end and return the response its events add up to.
+
+        Events already read are counted too. A broken stream raises its
+        :class:`~mistral_conversations.errors.StreamError`, with ``partial`` set.
+        """
+        async for _ in self:
+            pass
+        return self._acc.result()
+
+    async def text_deltas(self) -> AsyncIterator[str]:
+        """Yield only the pieces of text of the answer, as they arrive (for UIs)."""
+        async for event in self:
+            text = text_of(event)
+            if text is not None:
+                yield text
+
+
+def text_of(event: ConversationEvent) -> str | None:
+    """The piece of answer text an event carries, if it carries one."""
+    if isinstance(event, MessageOutputEvent):
+        content = event.content
+        if isinstance(content, str):
+            return content
+        if isinstance(content, TextChunk):
+            return content.text
+    return None

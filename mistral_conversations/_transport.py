@@ -1,0 +1,581 @@
+"""The async core: one aiohttp session per event loop, auth, timeouts, error mapping.
+
+Nothing here knows the models: requests go out as JSON-ready values and answers come
+back as bytes. Nothing above this module knows aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+from ._convert import converter
+from ._retry import Failure, RetryPolicy, parse_retry_after
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from .models import ValidationErrorDetail
+
+__all__ = ["Answer", "StreamBody", "Timeout", "Transport"]
+
+_A = TypeVar("_A")
+
+USER_AGENT = f"mistral-conversations/{__version__}"
+logger = logging.getLogger("mistral_conversations")
+_REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"Timeout.{attribute.name} must be a positive number of seconds or None")
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Time limits of a request, in seconds; ``None`` means no limit.
+
+    ``connect`` bounds making the connection; ``read`` bounds the longest silence
+    between two pieces of the answer (what matters for a stream); ``total`` bounds a
+    whole non-streaming request from the first byte sent to the last byte read, and
+    does not apply to streams, which may rightly last long.
+
+    A plain number ``t`` where a timeout is accepted means ``Timeout(connect=t,
+    read=t, total=t)``.
+    """
+
+    connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
+    read: float | None = attrs.field(default=120.0, validator=_optional_positive)
+    total: float | None = attrs.field(default=600.0, validator=_optional_positive)
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout:
+        """Turn what a user may pass as ``timeout=`` into a :class:`Timeout`."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"timeout must be a Timeout, a number of seconds or None, not {value!r}"
+            )
+        return cls(connect=value, read=value, total=value)
+
+    def _for_aiohttp(self, *, streaming: bool) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=None if streaming else self.total,
+            sock_connect=self.connect,
+            sock_read=self.read,
+        )
+
+
+@attrs.frozen
+class Answer:
+    """A whole non-streaming answer: status, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamBody:
+    """The body of a streaming answer whose status was a success, read chunk by chunk."""
+
+    __slots__ = ("_response", "_transport_origin")
+
+    def __init__(self, response: aiohttp.ClientResponse, origin: str) -> None:
+        self._response = response
+        self._transport_origin = origin
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers."""
+        return self._response.headers
+
+    async def read(self) -> bytes:
+        """The next piece of the body as it arrives; ``b""`` at its end."""
+        with _mapped_errors(self._transport_origin, sent=True):
+            return await self._response.content.readany()
+
+    def close(self) -> None:
+        """Close the answer at once; a half-read connection is never returned to the pool."""
+        self._response.close()
+
+
+def normalise_base_url(base_url: str) -> str:
+    """Check a base URL and drop its trailing slash; raise ConfigurationError if unusable.
+
+    A plain http:// URL to a host that is not this machine logs a warning: the API key
+    would cross the network in clear text.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url must be an http:// or https:// URL with a host, like "
+            f"'https://api.mistral.ai', not {base_url!r}"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        logger.warning(
+            "base_url %s is plain http:// to another host: the API key will be sent "
+            "unencrypted. Use https:// unless this is a trusted network.",
+            base_url,
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _LoopState:
+    """The session of one event loop, closed when that loop shuts down."""
+
+    __slots__ = ("guard", "session")
+
+    def __init__(self, session: aiohttp.ClientSession, guard: AsyncIterator[None]) -> None:
+        self.session = session
+        # Referenced so that the guard lives until the loop finalises it.
+        self.guard = guard
+
+
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+    # An async generator that is left suspended is closed by the event loop's
+    # shutdown_asyncgens(), which asyncio.run() and pytest-asyncio call: this is the
+    # one hook a library has to close pooled sockets when a loop it did not create ends.
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+class Transport:
+    """Sends requests and reads answers; knows HTTP, not models."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: Timeout,
+        headers: Mapping[str, str] | None,
+        max_connections: int | None,
+    ) -> None:
+        self.base_url = normalise_base_url(base_url)
+        self.origin = _origin(self.base_url)
+        self.timeout = timeout
+        self._headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **(headers or {}),
+            "Authorization": f"Bearer {api_key}",
+        }
+        self._max_connections = max_connections
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.closed = False
+        self.opened_any = False
+        # Replaceable so that tests of waits do not wait in real time.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.base_url}>"
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise RuntimeError(
+                "this client was closed; create a new AsyncClient to send more requests"
+            )
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is not None and not state.session.closed:
+            return state.session
+        connector = aiohttp.TCPConnector(limit=self._max_connections or 0)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            auto_decompress=True,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        guard = _close_at_loop_shutdown(session)
+        await guard.__anext__()
+        self._states[loop] = _LoopState(session, guard)
+        self.opened_any = True
+        return session
+
+    def _request_kwargs(
+        self,
+        *,
+        params: Mapping[str, str] | None,
+        body: Any,
+        timeout: Timeout | float | None,
+        headers: Mapping[str, str] | None,
+        streaming: bool,
+    ) -> dict[str, Any]:
+        effective = self.timeout if timeout is None else Timeout.coerce(timeout)
+        kwargs: dict[str, Any] = {
+            "params": params,
+            "timeout": effective._for_aiohttp(streaming=streaming),
+            # The API never redirects; following one could carry the key to another host.
+            "allow_redirects": False,
+        }
+        extra = dict(headers) if headers else {}
+        if streaming:
+            extra["Accept"] = "text/event-stream"
+        if body is not None:
+            kwargs["data"] = encode_json(body)
+            extra["Content-Type"] = "application/json"
+        if extra:
+            kwargs["headers"] = extra
+        return kwargs
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: Timeout | float | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy,
+    ) -> Answer:
+        """Send a request and read its whole answer, retrying as the policy allows.
+
+        Raises the library's error for an error status or a failed connection.
+        """
+        kwargs = self._request_kwargs(
+            params=params, body=body, timeout=timeout, headers=headers, streaming=False
+        )
+        url = self.base_url + path
+
+        async def attempt() -> Answer:
+            session = await self._session()
+            with _mapped_errors(self.origin, sent=False) as progress:
+                async with session.request(method, url, **kwargs) as response:
+                    progress.sent = True
+                    data = await response.read()
+            if response.status >= 300:
+                raise status_error(response.status, response.headers, data)
+            return Answer(response.status, response.headers, data)
+
+        return await self._retrying(method, path, retry, attempt)
+
+    async def open_stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any,
+        timeout: Timeout | float | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy,
+    ) -> StreamBody:
+        """Send a request whose answer is a stream; raise for an error status.
+
+        Retried, as the policy allows, only until the answer's status arrives: once the
+        body has begun, a break is the stream's to report, never a silent restart.
+        """
+        kwargs = self._request_kwargs(
+            params=None, body=body, timeout=timeout, headers=headers, streaming=True
+        )
+        url = self.base_url + path
+
+        async def attempt() -> StreamBody:
+            session = await self._session()
+            with _mapped_errors(self.origin, sent=False) as progress:
+                response = await session.request(method, url, **kwargs)
+                progress.sent = True
+                if response.status >= 300:
+                    try:
+                        data = await response.read()
+                    finally:
+                        response.release()
+                    raise status_error(response.status, response.headers, data)
+            return StreamBody(response, self.origin)
+
+        return await self._retrying(method, path, retry, attempt)
+
+    async def _retrying(
+        self,
+        method: str,
+        path: str,
+        policy: RetryPolicy,
+        attempt: Callable[[], Awaitable[_A]],
+    ) -> _A:
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await attempt()
+            except (APIStatusError, APIConnectionError) as exc:
+                failure = _failure_of(exc)
+                headers = exc.headers if isinstance(exc, APIStatusError) else None
+                decision = policy.decide(
+                    method=method,
+                    failure=failure,
+                    attempt=attempts,
+                    elapsed=time.monotonic() - started,
+                    headers=headers,
+                )
+                if decision.give_up:
+                    exc.attempts = attempts
+                    if attempts > 1 or policy.should_retry(method="GET", failure=failure):
+                        _add_note(exc, attempts, decision.reason)
+                    raise
+                logger.info(
+                    "retrying %s %s in %.2fs (attempt %d of %d failed: %s)",
+                    method,
+                    path,
+                    decision.delay,
+                    attempts,
+                    policy.max_attempts,
+                    _cause(exc),
+                )
+                await self.sleep(decision.delay)
+
+    async def aclose(self) -> None:
+        """Close the session of the running loop and refuse further requests."""
+        self.closed = True
+        loop = asyncio.get_running_loop()
+        for state_loop, state in list(self._states.items()):
+            if state_loop is loop:
+                await state.session.close()
+            elif not state_loop.is_closed() and state_loop.is_running():
+                # A session lives on the loop that made it; ask that loop to close it.
+                asyncio.run_coroutine_threadsafe(state.session.close(), state_loop)
+        self._states.clear()
+
+    def has_open_sessions(self) -> bool:
+        """Whether any loop still holds an open session of this transport."""
+        return any(not state.session.closed for state in self._states.values())
+
+
+def _failure_of(exc: MistralError) -> Failure | int:
+    """What a retry policy needs to know of a failed attempt."""
+    if isinstance(exc, APIStatusError):
+        return exc.status_code
+    cause = exc.__cause__
+    if isinstance(cause, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
+        return Failure.CONNECT
+    if isinstance(exc, APITimeoutError):
+        return Failure.TIMEOUT
+    return Failure.DROPPED
+
+
+def _cause(exc: MistralError) -> str:
+    if isinstance(exc, APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc.__cause__ or exc).__name__
+
+
+def _add_note(exc: MistralError, attempts: int, reason: str) -> None:
+    """Say in the error how many attempts were made and why no more were."""
+    what = f"{attempts} attempt{'s' if attempts > 1 else ''} made"
+    note = f"[{what}; {reason}]" if reason else f"[{what}]"
+    exc.args = (f"{exc.args[0]} {note}" if exc.args else note, *exc.args[1:])
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode a JSON-ready value as compact UTF-8 JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@attrs.define
+class _Progress:
+    sent: bool
+
+
+@contextlib.contextmanager
+def _mapped_errors(origin: str, *, sent: bool) -> Iterator[_Progress]:
+    """Turn aiohttp and socket failures into the library's connection errors.
+
+    The one place where transport exceptions become library exceptions; ``sent``
+    tells whether the request may have reached the server, which the message says.
+    """
+    progress = _Progress(sent)
+    try:
+        yield progress
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise APITimeoutError(
+            f"Timed out connecting to {origin}; the request was not sent. "
+            "Check the base URL and your network, or raise Timeout(connect=...)."
+        ) from exc
+    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise APITimeoutError(
+            f"Timed out waiting for {origin} to answer (read timeout); the server may have "
+            "acted on the request. Raise Timeout(read=...) if answers are slow."
+        ) from exc
+    except TimeoutError as exc:
+        raise APITimeoutError(
+            f"The request to {origin} took longer than its total time limit; the server may "
+            "have acted on it. Raise Timeout(total=...) for long requests."
+        ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise APIConnectionError(
+            f"Could not connect to {origin}: {exc.os_error.strerror or exc.os_error}. "
+            "The request was not sent; check the base URL and your network."
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        if progress.sent:
+            detail = "the server may have acted on the request"
+        else:
+            detail = "the request may have been sent"
+        raise APIConnectionError(
+            f"The connection to {origin} failed before the answer was complete "
+            f"({type(exc).__name__}: {exc}); {detail}."
+        ) from exc
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_ADVICE: dict[int, str] = {
+    400: "Check the arguments of the call.",
+    401: "Check the API key: pass api_key= or set MISTRAL_API_KEY.",
+    403: "This API key may not do this; check its workspace and permissions.",
+    404: "Check the id: it may be mistyped, deleted, or belong to another workspace.",
+    409: "The resource changed meanwhile; read it again and retry.",
+    422: "The server rejected the request's fields; see .detail.",
+    429: "Rate limited: wait and retry, or lower the request rate.",
+}
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's id for a request, as support asks for it."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def _server_message(body: bytes) -> tuple[str | None, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return (text[:500] or None), None
+    if isinstance(data, dict):
+        message = data.get("message")
+        if isinstance(message, str) and message:
+            return message, data
+        detail = data.get("detail")
+        if isinstance(detail, str) and detail:
+            return detail, data
+        if isinstance(detail, list):
+            return _describe_validation(detail), data
+    return None, data
+
+
+def _describe_validation(detail: list[Any]) -> str:
+    parts = []
+    for item in detail:
+        if not isinstance(item, dict):
+            continue
+        loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or "validation failed"
+
+
+def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError:
+    """The exception for an answer with an error status."""
+    message, data = _server_message(body)
+    request_id = request_id_of(headers)
+    if 300 <= status < 400:
+        location = headers.get("Location", "?")
+        summary = (
+            f"The server redirected ({status}) to {location}; this client does not follow "
+            "redirects, so that the API key never travels elsewhere. Set base_url to the "
+            "final address."
+        )
+    else:
+        summary = f"{status} {_reason(status)}"
+        if message:
+            summary += f": {message}"
+        if not summary.endswith((".", "!", "?")):
+            summary += "."
+        advice = _ADVICE.get(status) or (
+            "The server failed; the request may succeed if tried again later."
+            if status >= 500
+            else ""
+        )
+        if advice:
+            summary += f" {advice}"
+    if request_id:
+        summary += f" (request id: {request_id})"
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "body": body.decode("utf-8", "replace"),
+        "headers": headers,
+        "request_id": request_id,
+        "detail_message": message,
+    }
+    cls = _STATUS_ERRORS.get(status)
+    if cls is RateLimitError:
+        return RateLimitError(summary, retry_after=parse_retry_after(headers), **kwargs)
+    if cls is UnprocessableEntityError:
+        return UnprocessableEntityError(summary, detail=_validation_detail(data), **kwargs)
+    if cls is None:
+        cls = InternalServerError if status >= 500 else APIStatusError
+    return cls(summary, **kwargs)
+
+
+def _validation_detail(data: Any) -> list[Any]:
+    items = data.get("detail") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    details = []
+    for item in items:
+        with contextlib.suppress(Exception):
+            details.append(converter.structure(item, ValidationErrorDetail))
+    return details
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
