@@ -1,0 +1,284 @@
+"""Client and EventStream: the blocking facade over AsyncClient.
+
+Every call runs the async core on one private event loop in one background thread,
+through an anyio blocking portal. Nothing here implements an operation: each method
+forwards to its AsyncClient twin, whose signature and docstring it carries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import threading
+import warnings
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import Future
+from types import TracebackType
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from ._client import AsyncClient
+from ._retry import RetryPolicy
+from ._streaming import AsyncEventStream, text_of
+from ._transport import Timeout
+
+if TYPE_CHECKING:
+    from .models import ConversationEvent, ConversationResponse
+
+__all__ = ["Client", "EventStream"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, reached through a blocking portal.
+
+    A daemon thread of our own (rather than anyio's start_blocking_portal, whose
+    worker the interpreter joins at exit) so that a Client someone forgot to close
+    never keeps a script from exiting.
+    """
+
+    def __init__(self) -> None:
+        ready: Future[BlockingPortal] = Future()
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        def run() -> None:
+            try:
+                anyio.run(serve)
+            except BaseException as exc:  # pragma: no cover - only if the loop cannot start
+                if not ready.done():
+                    ready.set_exception(exc)
+
+        self.thread = threading.Thread(target=run, name="mistral-conversations", daemon=True)
+        self.thread.start()
+        self.portal = ready.result()
+
+    def call(self, fn: Callable[_P, Awaitable[_R]], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if threading.current_thread() is self.thread:
+            raise RuntimeError(
+                "A blocking Client method was called from inside the client's own event "
+                "loop, where it would wait for itself forever; use AsyncClient there."
+            )
+        future = self.portal.start_task_soon(functools.partial(fn, *args, **kwargs))
+        try:
+            return future.result()
+        except BaseException:
+            # KeyboardInterrupt while waiting: cancel the request so its connection is
+            # released and the client stays usable.
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.portal.start_task_soon(self.portal.stop).result()
+        self.thread.join()
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, _P], Awaitable[_R]],
+) -> Callable[Concatenate[Client, _P], _R]:
+    """Make the blocking twin of an AsyncClient coroutine method."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return self._call(method, self._async, *args, **kwargs)
+
+    return call
+
+
+def _blocking_stream(
+    method: Callable[Concatenate[AsyncClient, _P], AsyncEventStream],
+) -> Callable[Concatenate[Client, _P], EventStream]:
+    """Make the blocking twin of an AsyncClient stream method."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> EventStream:
+        # Building the stream only checks arguments and sends nothing: safe in this thread.
+        return EventStream(method(self._async, *args, **kwargs), self)
+
+    call.__annotations__ = {**method.__annotations__, "return": "EventStream"}
+    call.__signature__ = inspect.signature(method).replace(  # type: ignore[attr-defined]
+        return_annotation="EventStream"
+    )
+    return call
+
+
+class Client:
+    """The blocking client of Mistral's Conversations API.
+
+    Takes the same arguments and has the same methods as :class:`AsyncClient`, which
+    it runs on a private event loop in a background thread: it works in scripts,
+    Django views, Celery tasks, from many threads at once, and in notebooks whose own
+    loop is running. Use it as ``with Client() as client:`` or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int | None = 100,
+    ) -> None:
+        self._async = AsyncClient(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            max_connections=max_connections,
+        )
+        self._lock = threading.Lock()
+        self._loop: _LoopThread | None = None
+        self._closed = False
+
+    @property
+    def base_url(self) -> str:
+        """The URL the client sends requests to."""
+        return self._async.base_url
+
+    def __repr__(self) -> str:
+        return f"<Client base_url={self.base_url!r}>"
+
+    def _loop_thread(self) -> _LoopThread:
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Client was closed; create a new one to send requests")
+            if self._loop is None:
+                self._loop = _LoopThread()
+            return self._loop
+
+    def _call(self, fn: Callable[_P, Awaitable[_R]], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self._closed:
+            raise RuntimeError("this Client was closed; create a new one to send requests")
+        return self._loop_thread().call(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close the connections and stop the background thread."""
+        with self._lock:
+            self._closed = True
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call(self._async.aclose)
+            loop.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        loop = getattr(self, "_loop", None)
+        if loop is None or self._closed:
+            return
+        warnings.warn(
+            f"{self!r} was never closed; use 'with Client() as client:' or 'client.close()'",
+            ResourceWarning,
+            stacklevel=1,
+        )
+        # Release the connections and the thread without waiting for them here.
+        with contextlib.suppress(RuntimeError):  # called on the loop's own thread
+            loop.portal.start_task_soon(self._async.aclose)
+            loop.portal.start_task_soon(loop.portal.stop)
+
+    start = _blocking(AsyncClient.start)
+    list = _blocking(AsyncClient.list)
+    get = _blocking(AsyncClient.get)
+    delete = _blocking(AsyncClient.delete)
+    append = _blocking(AsyncClient.append)
+    get_history = _blocking(AsyncClient.get_history)
+    get_messages = _blocking(AsyncClient.get_messages)
+    restart = _blocking(AsyncClient.restart)
+    start_stream = _blocking_stream(AsyncClient.start_stream)
+    append_stream = _blocking_stream(AsyncClient.append_stream)
+    restart_stream = _blocking_stream(AsyncClient.restart_stream)
+
+
+class EventStream:
+    """The events of one streamed turn, read as they arrive (blocking form).
+
+    ``with client.start_stream(...) as stream: for event in stream: ...``; leaving
+    the block or breaking out of the loop closes the HTTP response. ``response()``
+    and ``text_deltas()`` work as on :class:`AsyncEventStream`.
+    """
+
+    __slots__ = ("_batch", "_client", "_stream")
+
+    def __init__(self, stream: AsyncEventStream, client: Client) -> None:
+        self._stream = stream
+        self._client = client
+        # Events are fetched from the loop thread in batches: one thread hop per
+        # network read, not per event.
+        self._batch: Iterator[ConversationEvent] = iter(())
+
+    def __enter__(self) -> EventStream:
+        self._client._call(self._stream._ensure_connected)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> ConversationEvent:
+        for event in self._batch:
+            return event
+        batch = self._client._call(self._stream._next_batch)
+        if not batch:
+            raise StopIteration
+        self._batch = iter(batch)
+        return next(self._batch)
+
+    def close(self) -> None:
+        """Close the HTTP response now; events not read yet are dropped."""
+        self._batch = iter(())
+        if self._stream._open:
+            self._client._call(self._stream.aclose)
+
+    def __del__(self) -> None:
+        # Dropped without close() (a loop left by break): close it on its own loop.
+        loop = self._client._loop
+        if not self._stream._open or loop is None:
+            return
+        if threading.current_thread() is loop.thread:
+            self._stream._close_body()
+        else:
+            with contextlib.suppress(RuntimeError):  # the client's loop already stopped
+                loop.portal.start_task_soon(self._stream.aclose)
+
+    def response(self) -> ConversationResponse:
+        """Read the stream to its end and return the response its events add up to."""
+        for _ in self:
+            pass
+        return self._stream._acc.result()
+
+    def text_deltas(self) -> Iterator[str]:
+        """Yield only the pieces of text of the answer, as they arrive (for UIs)."""
+        for event in self:
+            text = text_of(event)
+            if text is not None:
+                yield text

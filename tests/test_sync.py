@@ -1,0 +1,228 @@
+"""The blocking facade: same API, run on a private loop, safe from any thread."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mistral_conversations import (
+    AsyncClient,
+    Client,
+    EventStream,
+    NotFoundError,
+    RetryPolicy,
+)
+from mistral_conversations.models import (
+    ConversationHistory,
+    ConversationMessages,
+    MessageOutputEvent,
+    ModelConversation,
+    ResponseDoneEvent,
+)
+from mistral_conversations.testing import LocalServer
+
+from .sockets import client_connections_to
+
+MODEL = "mistral-small-latest"
+OPERATIONS = ["start", "list", "get", "delete", "append", "get_history", "get_messages", "restart"]
+STREAMS = ["start_stream", "append_stream", "restart_stream"]
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "mistral-conversations"]
+
+
+@pytest.fixture
+def sync_client(local_server: LocalServer) -> Iterator[Client]:
+    with Client(
+        local_server.api_key,
+        base_url=local_server.base_url,
+        retry=RetryPolicy(initial_delay=0, respect_retry_after=False),
+    ) as client:
+        yield client
+
+
+@pytest.mark.parametrize("name", OPERATIONS + STREAMS)
+def test_signatures_match_the_async_client(name: str) -> None:
+    sync_sig = inspect.signature(getattr(Client, name))
+    async_sig = inspect.signature(getattr(AsyncClient, name))
+    assert sync_sig.parameters == async_sig.parameters
+    assert getattr(Client, name).__doc__ == getattr(AsyncClient, name).__doc__
+    if name in STREAMS:
+        assert async_sig.return_annotation == "AsyncEventStream"
+        assert sync_sig.return_annotation == "EventStream"
+    else:
+        assert sync_sig.return_annotation == async_sig.return_annotation
+
+
+def test_constructor_matches() -> None:
+    assert inspect.signature(Client).parameters == inspect.signature(AsyncClient).parameters
+
+
+def test_every_operation(sync_client: Client) -> None:
+    reply = sync_client.start(inputs="one", model=MODEL)
+    cid = reply.conversation_id
+    assert reply.output_text == "Echo: one"
+    assert sync_client.append(cid, inputs="two").output_text == "Echo: two"
+    conversation = sync_client.get(cid)
+    assert isinstance(conversation, ModelConversation)
+    assert [c.id for c in sync_client.list()] == [cid]
+    history = sync_client.get_history(cid)
+    assert isinstance(history, ConversationHistory)
+    assert len(history.entries) == 4
+    messages = sync_client.get_messages(cid)
+    assert isinstance(messages, ConversationMessages)
+    restarted = sync_client.restart(cid, from_entry_id=history.entries[1].id, inputs="three")
+    assert restarted.output_text == "Echo: three"
+    sync_client.delete(cid)
+    with pytest.raises(NotFoundError):
+        sync_client.get(cid)
+
+
+def test_streams(sync_client: Client) -> None:
+    with sync_client.start_stream(inputs="tell me more", model=MODEL) as stream:
+        assert isinstance(stream, EventStream)
+        events = list(stream)
+    assert isinstance(events[-1], ResponseDoneEvent)
+    text = "".join(e.content for e in events if isinstance(e, MessageOutputEvent))  # type: ignore[misc]
+    assert text == "Echo: tell me more"
+    cid = stream.response().conversation_id
+
+    pieces = list(sync_client.append_stream(cid, inputs="and again").text_deltas())
+    assert "".join(pieces) == "Echo: and again"
+    assert len(pieces) > 1
+
+    history = sync_client.get_history(cid)
+    restarted = sync_client.restart_stream(
+        cid, from_entry_id=history.entries[1].id, inputs="fresh"
+    ).response()
+    assert restarted.output_text == "Echo: fresh"
+    assert restarted.conversation_id != cid
+
+
+def test_stream_errors_raise_in_the_caller(sync_client: Client) -> None:
+    with pytest.raises(NotFoundError), sync_client.append_stream("conv_nope", inputs="x"):
+        pass
+
+
+def test_breaking_out_closes_the_response(sync_client: Client, local_server: LocalServer) -> None:
+    stream = sync_client.start_stream(inputs="a b c d e f g h", model=MODEL)
+    for event in stream:
+        if isinstance(event, MessageOutputEvent):
+            break
+    stream.close()
+    assert client_connections_to(local_server.port) <= 1
+    assert sync_client.list()  # the client is still usable
+
+
+def test_works_inside_a_running_event_loop(sync_client: Client) -> None:
+    async def notebook_cell() -> str:
+        # As in Jupyter: blocking code called from a thread whose loop is running.
+        return sync_client.start(inputs="from a notebook", model=MODEL).output_text
+
+    assert asyncio.run(notebook_cell()) == "Echo: from a notebook"
+
+
+def test_sixteen_threads_share_one_client(sync_client: Client) -> None:
+    errors: list[BaseException] = []
+    texts: list[str] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        try:
+            for i in range(25):
+                text = sync_client.start(inputs=f"t{n}-{i}", model=MODEL, store=False).output_text
+                with lock:
+                    texts.append(text)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(texts) == sorted(f"Echo: t{n}-{i}" for n in range(16) for i in range(25))
+
+
+def test_close_leaves_no_thread_and_no_socket(local_server: LocalServer) -> None:
+    before = set(loop_threads())
+    client = Client(local_server.api_key, base_url=local_server.base_url)
+    client.list()
+    assert client_connections_to(local_server.port) == 1
+    assert len(set(loop_threads()) - before) == 1
+    client.close()
+    assert set(loop_threads()) - before == set()
+    assert client_connections_to(local_server.port) == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        client.list()
+
+
+def test_calling_from_its_own_loop_is_a_clear_error(sync_client: Client) -> None:
+    async def inside() -> None:
+        sync_client.list()
+
+    with pytest.raises(RuntimeError, match="own event loop"):
+        sync_client._call(inside)
+
+
+def test_keyboard_interrupt_cancels_the_request(local_server: LocalServer) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    local_server.stream_delay = 0.05
+    with Client(local_server.api_key, base_url=local_server.base_url) as client:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            client.start_stream(inputs=" ".join(["word"] * 200), model=MODEL).response()
+        assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 2
+        while client_connections_to(local_server.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client_connections_to(local_server.port) == 0
+        local_server.stream_delay = 0.0
+        assert client.start(inputs="still here", model=MODEL).output_text == "Echo: still here"
+
+
+def test_unclosed_client_warns_and_stops_its_thread(local_server: LocalServer) -> None:
+    before = set(loop_threads())
+
+    def use_and_forget() -> None:
+        client = Client(local_server.api_key, base_url=local_server.base_url)
+        client.list()
+
+    with pytest.warns(ResourceWarning, match=r"was never closed; use 'with Client"):
+        use_and_forget()
+    deadline = time.monotonic() + 2
+    while set(loop_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(loop_threads()) - before == set()
+    assert client_connections_to(local_server.port) == 0
+
+
+@pytest.fixture(scope="module")
+def shared_async_client() -> Iterator[AsyncClient]:
+    """One AsyncClient used by several tests, each of which runs in its own event loop."""
+    with LocalServer().run_in_thread() as server:
+        client = AsyncClient(server.api_key, base_url=server.base_url)
+        yield client
+        asyncio.run(client.aclose())
+
+
+@pytest.mark.parametrize("turn", ["loop one", "loop two", "loop three"])
+async def test_one_async_client_across_pytest_asyncio_loops(
+    shared_async_client: AsyncClient, turn: str
+) -> None:
+    reply = await shared_async_client.start(inputs=turn, model=MODEL, store=False)
+    assert reply.output_text == f"Echo: {turn}"
+    stream = shared_async_client.start_stream(inputs=turn, model=MODEL, store=False)
+    assert (await stream.response()).output_text == f"Echo: {turn}"
