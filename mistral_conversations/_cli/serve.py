@@ -1,0 +1,104 @@
+"""``serve``: the embedded server in the foreground, for any client to be pointed at."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import time
+from typing import TYPE_CHECKING
+
+from ..testing import LocalServer
+from .common import CommandError
+
+if TYPE_CHECKING:
+    from .common import Commands
+
+__all__ = ["add_serve_command"]
+
+_DESCRIPTION = """\
+Run the embedded server (the Conversations API in memory, with an "Echo: ..." model) in
+the foreground until Ctrl-C. Any client can be pointed at it: this one, the official SDK,
+curl. Conversations are lost when it stops.
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535 (0: any free port)")
+    return value
+
+
+def _delay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("a delay cannot be negative")
+    return value
+
+
+def add_serve_command(commands: Commands) -> None:
+    """Add the ``serve`` command to the subparsers."""
+    parser = commands.add_parser(
+        "serve", help="Run the embedded server until Ctrl-C.", description=_DESCRIPTION
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port", type=_port, default=8080, help="port to listen on (default: 8080; 0: any free)"
+    )
+    parser.add_argument(
+        "--api-key", default="test-key", metavar="KEY", help="the key clients must send"
+    )
+    parser.add_argument(
+        "--stream-delay",
+        type=_delay,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause between streamed events, to watch tokens arrive (default: 0)",
+    )
+    parser.set_defaults(run=_serve)
+
+
+def _banner(base_url: str, api_key: str) -> str:
+    env = f"MISTRAL_BASE_URL={shlex.quote(base_url)} MISTRAL_API_KEY={shlex.quote(api_key)}"
+    return "\n".join(
+        [
+            f"Serving the Conversations API from memory at {base_url}",
+            f"API key: {api_key}",
+            "Point a client at it:",
+            f"  {env} mistral-conversations chat",
+            f"  Client(api_key={api_key!r}, base_url={base_url!r})",
+            f"  Mistral(api_key={api_key!r}, server_url={base_url!r})   # the official SDK",
+            f"  curl -H {shlex.quote('Authorization: Bearer ' + api_key)} "
+            f"{base_url}/v1/conversations",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server = LocalServer(
+        api_key=args.api_key, host=args.host, port=args.port, stream_delay=args.stream_delay
+    )
+    with contextlib.ExitStack() as running:
+        try:
+            running.enter_context(server.run_in_thread())
+        except OSError as error:
+            raise CommandError(
+                f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
+                "choose another --port (0 picks a free one)"
+            ) from None
+        # Flushed at once: whoever started us through a pipe waits for the address.
+        print(_banner(server.base_url, server.api_key), flush=True)
+        # Ctrl-C is how this command is meant to end, so it is a success, not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    print("Stopped.", flush=True)
+    return 0
