@@ -24,7 +24,6 @@ from .models import (
     ConversationResponse,
     MessageOutputEvent,
     ResponseErrorEvent,
-    TextChunk,
 )
 
 __all__ = ["AsyncEventStream", "text_of"]
@@ -211,6 +210,11 @@ class AsyncEventStream:
             body.close()
 
     @property
+    def conversation_id(self) -> str | None:
+        """The conversation's id, once the server has said it (its first event); else None."""
+        return self._acc.conversation_id or None
+
+    @property
     def _open(self) -> bool:
         return self._body is not None
 
@@ -252,11 +256,7 @@ class AsyncEventStream:
 
 
 def text_of(event: ConversationEvent) -> str | None:
-    """The piece of answer text an event carries, if it carries one."""
+    """The piece of answer text an event carries, if it carries any."""
     if isinstance(event, MessageOutputEvent):
-        content = event.content
-        if isinstance(content, str):
-            return content
-        if isinstance(content, TextChunk):
-            return content.text
+        return event.text or None
     return None

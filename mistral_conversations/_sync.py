@@ -229,6 +229,11 @@ class EventStream:
         # network read, not per event.
         self._batch: Iterator[ConversationEvent] = iter(())
 
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation's id, once the server has said it (its first event); else None."""
+        return self._stream.conversation_id
+
     def __enter__(self) -> EventStream:
         self._client._call(self._stream._ensure_connected)
         return self

@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -350,7 +351,8 @@ class Transport:
                 )
                 if decision.give_up:
                     exc.attempts = attempts
-                    if attempts > 1 or policy.should_retry(method="GET", failure=failure):
+                    retryable = policy.should_retry(method="GET", failure=failure)
+                    if attempts > 1 or (retryable and policy.max_attempts > 1):
                         _add_note(exc, attempts, decision.reason)
                     raise
                 logger.info(
@@ -381,6 +383,14 @@ class Transport:
         return any(not state.session.closed for state in self._states.values())
 
 
+def _os_reason(error: OSError) -> str:
+    # asyncio puts "Connect call failed (host, port)" where strerror would be; the
+    # errno says it in words a user knows ("Connection refused").
+    if error.errno:
+        return os.strerror(error.errno)
+    return error.strerror or str(error)
+
+
 def _failure_of(exc: MistralError) -> Failure | int:
     """What a retry policy needs to know of a failed attempt."""
     if isinstance(exc, APIStatusError):
@@ -401,8 +411,10 @@ def _cause(exc: MistralError) -> str:
 
 def _add_note(exc: MistralError, attempts: int, reason: str) -> None:
     """Say in the error how many attempts were made and why no more were."""
-    what = f"{attempts} attempt{'s' if attempts > 1 else ''} made"
-    note = f"[{what}; {reason}]" if reason else f"[{what}]"
+    if reason.startswith("gave up after"):  # the reason counts the attempts itself
+        note = f"[{reason}]"
+    else:
+        note = f"[{attempts} attempt{'s' if attempts > 1 else ''} made; {reason}]"
     exc.args = (f"{exc.args[0]} {note}" if exc.args else note, *exc.args[1:])
 
 
@@ -448,14 +460,14 @@ def _mapped_errors(origin: str, *, sent: bool) -> Iterator[_Progress]:
         ) from exc
     except aiohttp.ClientConnectorError as exc:
         raise APIConnectionError(
-            f"Could not connect to {origin}: {exc.os_error.strerror or exc.os_error}. "
+            f"Could not connect to {origin}: {_os_reason(exc.os_error)}. "
             "The request was not sent; check the base URL and your network."
         ) from exc
     except (aiohttp.ClientError, OSError) as exc:
         if progress.sent:
             detail = "the server may have acted on the request"
         else:
-            detail = "the request may have been sent"
+            detail = "the request may have reached the server, which may have acted on it"
         raise APIConnectionError(
             f"The connection to {origin} failed before the answer was complete "
             f"({type(exc).__name__}: {exc}); {detail}."
@@ -532,8 +544,9 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APISta
             "final address."
         )
     else:
-        summary = f"{status} {_reason(status)}"
-        if message:
+        reason = _reason(status)
+        summary = f"{status} {reason}"
+        if message and message.rstrip(".") != reason:
             summary += f": {message}"
         if not summary.endswith((".", "!", "?")):
             summary += "."

@@ -138,7 +138,7 @@ async def test_connection_refused_says_not_sent() -> None:
         with pytest.raises(APIConnectionError) as info:
             await c.list()
     assert not isinstance(info.value, APITimeoutError)
-    assert f"Could not connect to http://127.0.0.1:{port}" in str(info.value)
+    assert f"Could not connect to http://127.0.0.1:{port}: Connection refused." in str(info.value)
     assert "was not sent" in str(info.value)
 
 
@@ -237,3 +237,15 @@ def test_plain_http_to_another_host_warns(
         ]
     else:
         assert messages == []
+
+
+async def test_server_message_equal_to_the_reason_is_not_repeated(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    scripted.reply(401, json.dumps({"message": "Unauthorized"}))
+    with pytest.raises(AuthenticationError) as info:
+        await api.list()
+    assert str(info.value) == (
+        "401 Unauthorized. Check the API key: pass api_key= or set MISTRAL_API_KEY."
+    )
+    assert info.value.message == "Unauthorized"

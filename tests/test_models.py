@@ -468,3 +468,16 @@ def test_connector_secrets_stay_out_of_reprs() -> None:
     connector = m.CustomConnector(connector_id="c", authorization=m.APIKeyAuth(value="s3cr3t"))
     assert "s3cr3t" not in repr(connector)
     assert "s3cr3t" not in repr(m.OAuth2TokenAuth(value="s3cr3t"))
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("plain", "plain"),
+        (m.TextChunk(text="chunk"), "chunk"),
+        (m.ThinkChunk(thinking=[m.TextChunk(text="hidden")]), ""),
+    ],
+)
+def test_message_output_event_text(content: object, text: str) -> None:
+    event = m.MessageOutputEvent(id="m", content=content)  # type: ignore[arg-type]
+    assert event.text == text

@@ -51,6 +51,10 @@ async def test_async_with(client: AsyncClient) -> None:
     first = await client.start(inputs="hi", model=MODEL)
     async with client.append_stream(first.conversation_id, inputs="again") as stream:
         assert isinstance(stream, AsyncEventStream)
+        assert stream.conversation_id is None
+        started = await stream.__anext__()
+        assert isinstance(started, ResponseStartedEvent)
+        assert stream.conversation_id == first.conversation_id
         texts = [t async for t in stream.text_deltas()]
     assert "".join(texts) == "Echo: again"
     assert (await stream.response()).conversation_id == first.conversation_id

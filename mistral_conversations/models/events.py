@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from .chunks import OutputChunk
+from .chunks import OutputChunk, TextChunk
 from .conversations import ConversationUsageInfo
 
 __all__ = [
@@ -136,6 +136,17 @@ class MessageOutputEvent:
     agent_id: str | None = None
     role: str = "assistant"
     content: str | OutputChunk
+
+    @property
+    def text(self) -> str:
+        """The piece of text this event adds: a string content, or a text chunk's text.
+
+        Other chunks (thinking, references, files) add no text: ``""``.
+        """
+        content = self.content
+        if isinstance(content, str):
+            return content
+        return content.text if isinstance(content, TextChunk) else ""
 
 
 @attrs.frozen(kw_only=True)
