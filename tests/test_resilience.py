@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -265,3 +267,29 @@ async def test_no_socket_left_after_aclose(local_server: LocalServer) -> None:
     assert client_connections_to(local_server.port) == 1
     await client.aclose()
     assert client_connections_to(local_server.port) == 0
+
+
+async def test_cancelling_a_call_releases_its_connection(local_server: LocalServer) -> None:
+    async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
+        local_server.faults.delay_next(1, 1.0, methods=["GET"])
+        task = asyncio.create_task(client.list())
+        await asyncio.sleep(0.2)
+        assert client_connections_to(local_server.port) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client_connections_to(local_server.port) == 0
+        assert await client.list() == []
+
+
+async def test_the_wait_between_retries_is_cancellable(local_server: LocalServer) -> None:
+    async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
+        local_server.faults.fail_next(1, 503, retry_after="30")
+        task = asyncio.create_task(client.list())
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 1.0
+        assert len(local_server.requests) == 1

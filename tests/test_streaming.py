@@ -163,3 +163,28 @@ async def test_full_read_returns_the_connection_to_the_pool(
         await client.start_stream(inputs="x", model=MODEL, store=False).response()
     assert client_connections_to(local_server.port) == 1
     assert local_server.disconnects == 0
+
+
+@pytest.mark.parametrize("form", ["async for", "async with", "await"])
+@pytest.mark.parametrize("operation", ["start_stream", "append_stream", "restart_stream"])
+async def test_each_operation_in_each_form(client: AsyncClient, operation: str, form: str) -> None:
+    first = await client.start(inputs="base", model=MODEL)
+    history = await client.get_history(first.conversation_id)
+    if operation == "start_stream":
+        stream = client.start_stream(inputs="go on", model=MODEL)
+    elif operation == "append_stream":
+        stream = client.append_stream(first.conversation_id, inputs="go on")
+    else:
+        stream = client.restart_stream(
+            first.conversation_id, from_entry_id=history.entries[1].id, inputs="go on"
+        )
+    if form == "async for":
+        events = [e async for e in stream]
+    elif form == "async with":
+        async with stream as opened:
+            events = [e async for e in opened]
+    else:
+        events = [e async for e in await stream]
+    text = "".join(e.text for e in events if isinstance(e, MessageOutputEvent))
+    assert text == "Echo: go on"
+    assert (await stream.response()).output_text == "Echo: go on"
