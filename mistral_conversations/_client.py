@@ -318,7 +318,7 @@ class AsyncClient:
         self,
         conversation_id: str,
         *,
-        inputs: Inputs,
+        inputs: Inputs | None = None,
         store: bool | None = None,
         handoff_execution: str | None = None,
         completion_args: CompletionArgs | Mapping[str, Any] | None = None,
@@ -329,8 +329,9 @@ class AsyncClient:
     ) -> ConversationResponse:
         """Add entries to a conversation and run the next turn.
 
-        ``POST /v1/conversations/{id}``. Not retried once the request may have
-        reached the server, so that a turn is never written twice.
+        ``POST /v1/conversations/{id}``. ``inputs`` may be left out when the call only
+        answers ``tool_confirmations``. Not retried once the request may have reached
+        the server, so that a turn is never written twice.
         """
         path = f"/v1/conversations/{_path_id(conversation_id)}"
         body = _body(AppendConversationRequest, _append_fields(locals(), stream=False))
@@ -344,7 +345,7 @@ class AsyncClient:
         self,
         conversation_id: str,
         *,
-        inputs: Inputs,
+        inputs: Inputs | None = None,
         store: bool | None = None,
         handoff_execution: str | None = None,
         completion_args: CompletionArgs | Mapping[str, Any] | None = None,

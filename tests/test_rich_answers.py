@@ -164,3 +164,18 @@ async def test_list_decodes_model_and_agent_conversations(
     validate_response(listed[:1], "/v1/conversations", "get")
     del listed[1]["new_server_field"]
     assert converter.unstructure(conversations) == listed
+
+
+async def test_append_with_only_tool_confirmations(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    answer = {"conversation_id": "conv_1", "outputs": [], "usage": {}}
+    scripted.reply(200, json.dumps(answer))
+    reply = await api.append(
+        "conv_1", tool_confirmations=[{"tool_call_id": "call_1", "confirmation": "allow"}]
+    )
+    assert json.loads(scripted.seen[0].body) == {
+        "tool_confirmations": [{"tool_call_id": "call_1", "confirmation": "allow"}],
+        "stream": False,
+    }
+    assert reply.outputs == []
