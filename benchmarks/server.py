@@ -1,0 +1,333 @@
+"""The loopback server of the benchmarks: pre-rendered answers, in a process of its own.
+
+Every answer is rendered once, at start-up, to the exact bytes sent on the wire, so that
+serving a request costs the server a header scan and a few ``transport.write`` calls. It
+is a plain ``asyncio.Protocol`` speaking just enough HTTP/1.1 (keep-alive, Content-Length
+request bodies). ``aiohttp.web`` serving the same bytes was measured and was too slow for
+the ``start`` scenarios: 100-180 µs of server CPU per request against 17-30 µs here, which
+cut the measured rate of the fastest clients by 35-45% (at concurrency 1 the server's time
+per request is in the critical path of every call). For streams both cost ~0.1-0.2 µs of
+server CPU per event, 1-8% of a core.
+
+It runs in a separate process (``multiprocessing``) so that it never shares the GIL with
+the client being measured.
+
+What it serves, for any bearer key:
+
+- ``POST /v1/conversations`` with ``"stream": true`` and ``"model": "bench-N"``: a
+  ``text/event-stream`` of ``conversation.response.started``, N ``message.output.delta``
+  events and ``conversation.response.done``, chunked, written ~16 KiB at a time;
+- the same without ``"stream": true`` (any model): one ``ConversationResponse`` as JSON;
+- ``GET /_stats``: the server process's CPU seconds so far, so that the runner can show
+  that the server was never the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import multiprocessing
+import re
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+__all__ = [
+    "START_TOKENS",
+    "BenchServer",
+    "expected_text",
+    "model_for",
+    "render_response_json",
+    "render_stream_body",
+]
+
+WRITE_SIZE = 16 * 1024
+START_TOKENS = 120  # the text of the non-streaming answer: this many tokens
+
+# Pieces of text the deltas cycle through: accents, an emoji, quotes and a newline, so
+# that every client decodes UTF-8 and JSON escapes on the way.
+_VOCAB = (
+    "Le",
+    " fromage",
+    " est",
+    " délicieux",
+    ",",
+    " n'est",
+    "-ce",
+    " pas",
+    " ?",
+    " 🧀",
+    ' "Comté"',
+    " 24",
+    " mois",
+    ".\n",
+)
+_CONVERSATION_ID = "conv_0123456789abcdef0123456789"
+_MESSAGE_ID = "msg_0123456789abcdef0123456789"
+_CREATED_AT = "2025-06-01T12:00:00.000000Z"
+_COMPLETED_AT = "2025-06-01T12:00:03.500000Z"
+
+
+def model_for(events: int) -> str:
+    """The model name that asks the server for a stream of that many deltas."""
+    return f"bench-{events}"
+
+
+def token(i: int) -> str:
+    """The text of the i-th delta."""
+    return _VOCAB[i % len(_VOCAB)]
+
+
+@functools.cache
+def expected_text(tokens: int) -> str:
+    """The text that the first ``tokens`` deltas add up to."""
+    return "".join(token(i) for i in range(tokens))
+
+
+def _timestamp(i: int) -> str:
+    # Distinct, increasing timestamps (one per millisecond), as a real stream has.
+    seconds, millis = divmod(i, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"2025-06-01T{12 + hours % 12:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}000Z"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _usage(tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": 12, "completion_tokens": tokens, "total_tokens": 12 + tokens}
+
+
+def render_stream_body(events: int) -> bytes:
+    """The whole SSE body of a streamed turn of ``events`` deltas (spec-valid events)."""
+    model = model_for(events)
+    blocks = []
+
+    def add(data: dict[str, Any]) -> None:
+        blocks.append(f"event: {data['type']}\ndata: {_json(data)}\n\n")
+
+    add(
+        {
+            "type": "conversation.response.started",
+            "created_at": _CREATED_AT,
+            "conversation_id": _CONVERSATION_ID,
+        }
+    )
+    for i in range(events):
+        add(
+            {
+                "type": "message.output.delta",
+                "created_at": _timestamp(i),
+                "output_index": 0,
+                "id": _MESSAGE_ID,
+                "content_index": 0,
+                "model": model,
+                "role": "assistant",
+                "content": token(i),
+            }
+        )
+    add(
+        {
+            "type": "conversation.response.done",
+            "created_at": _timestamp(events),
+            "usage": _usage(events),
+        }
+    )
+    return "".join(blocks).encode()
+
+
+def render_response_json() -> bytes:
+    """The JSON body of a (spec-valid) ConversationResponse, for the non-streaming start."""
+    return _json(
+        {
+            "object": "conversation.response",
+            "conversation_id": _CONVERSATION_ID,
+            "outputs": [
+                {
+                    "object": "entry",
+                    "type": "message.output",
+                    "created_at": _CREATED_AT,
+                    "completed_at": _COMPLETED_AT,
+                    "model": "bench-start",
+                    "id": _MESSAGE_ID,
+                    "role": "assistant",
+                    "content": expected_text(START_TOKENS),
+                }
+            ],
+            "usage": _usage(START_TOKENS),
+        }
+    ).encode()
+
+
+def _chunked_writes(head: bytes, body: bytes) -> list[bytes]:
+    """Frame a body in chunked transfer-encoding, one chunk per write of ~16 KiB."""
+    writes = []
+    for start in range(0, len(body), WRITE_SIZE):
+        piece = body[start : start + WRITE_SIZE]
+        writes.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+    writes.append(b"0\r\n\r\n")
+    writes[0] = head + writes[0]
+    return writes
+
+
+def _whole(status: str, content_type: str, body: bytes) -> list[bytes]:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return [head + body]
+
+
+class Answers:
+    """Every answer the server can give, as the list of writes that send it."""
+
+    def __init__(self, stream_sizes: Iterable[int]) -> None:
+        stream_head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        self.streams = {
+            model_for(n).encode(): _chunked_writes(stream_head, render_stream_body(n))
+            for n in set(stream_sizes)
+        }
+        self.start = _whole("200 OK", "application/json", render_response_json())
+        self.unauthorized = _whole(
+            "401 Unauthorized", "application/json", b'{"message":"Unauthorized"}'
+        )
+        self.not_found = _whole("404 Not Found", "application/json", b'{"detail":"Not Found"}')
+        self.no_model = _whole(
+            "400 Bad Request", "application/json", b'{"message":"unknown bench model"}'
+        )
+
+
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"]*)"')
+_STREAM = re.compile(rb'"stream"\s*:\s*true')
+
+
+class _HTTPProtocol(asyncio.Protocol):
+    """One keep-alive connection: parse requests, queue their pre-rendered writes."""
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.writes: deque[bytes] = deque()
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.writes.clear()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buffer[:end])
+            length = 0
+            authorized = False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"authorization":
+                    authorized = value.strip().lower().startswith(b"bearer ")
+            if len(buffer) < end + 4 + length:
+                return
+            body = bytes(buffer[end + 4 : end + 4 + length])
+            del buffer[: end + 4 + length]
+            self.writes.extend(self.answer(head, authorized, body))
+            self.pump()
+
+    def answer(self, head: bytes, authorized: bool, body: bytes) -> list[bytes]:
+        method, _, rest = head.partition(b" ")
+        path = rest.partition(b" ")[0].partition(b"?")[0].partition(b"#")[0]
+        if method == b"GET" and path == b"/_stats":
+            return _whole("200 OK", "application/json", b"%.6f" % time.process_time())
+        if method != b"POST" or path != b"/v1/conversations":
+            return self.answers.not_found
+        if not authorized:
+            return self.answers.unauthorized
+        if _STREAM.search(body) is None:
+            return self.answers.start
+        model = _MODEL.search(body)
+        writes = self.answers.streams.get(model.group(1)) if model else None
+        return writes if writes is not None else self.answers.no_model
+
+    def pump(self) -> None:
+        # Write while the socket keeps up; past the transport's high-water mark asyncio
+        # calls pause_writing(), and resume_writing() carries on from there.
+        transport, writes = self.transport, self.writes
+        while writes and not self.paused and transport is not None:
+            transport.write(writes.popleft())
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.pump()
+
+
+async def _serve(answers: Answers, ready: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _HTTPProtocol(answers), "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    ready.send(port)
+    async with server:
+        await stop.wait()
+
+
+def _main(stream_sizes: list[int], ready: Connection) -> None:
+    answers = Answers(stream_sizes)
+    asyncio.run(_serve(answers, ready))
+
+
+class BenchServer:
+    """The server in its own process: ``with BenchServer([20000, 2000]) as server:``."""
+
+    def __init__(self, stream_sizes: Iterable[int]) -> None:
+        self.stream_sizes = sorted(set(stream_sizes))
+        self.port = 0
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> BenchServer:
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_main, args=(self.stream_sizes, send), name="bench-server", daemon=True
+        )
+        self._process.start()
+        send.close()
+        if not receive.poll(60):
+            self.__exit__(None, None, None)
+            raise RuntimeError("the benchmark server did not start within 60 s")
+        self.port = receive.recv()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
