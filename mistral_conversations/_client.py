@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -10,6 +9,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from . import _json
 from ._convert import converter, parse_input
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
@@ -66,7 +66,7 @@ def _body(cls: type[Any], fields: dict[str, Any]) -> Any:
 
 def _decode(answer: Answer, cls: Any) -> Any:
     try:
-        return converter.structure(json.loads(answer.body), cls)
+        return converter.structure(_json.loads(answer.body), cls)
     except Exception as exc:
         text = answer.body.decode("utf-8", "replace")
         raise ResponseDecodeError(
@@ -506,5 +506,5 @@ def _list_params(page: int, page_size: int, metadata: Mapping[str, Any] | None) 
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise TypeError(f"metadata must be a mapping, not {metadata!r}")
-        params["metadata"] = json.dumps(dict(metadata), separators=(",", ":"))
+        params["metadata"] = _json.dumps(dict(metadata)).decode()
     return params

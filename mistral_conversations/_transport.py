@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
+from . import _json
 from ._convert import converter
 from ._retry import Failure, RetryPolicy, parse_retry_after
 from ._version import __version__
@@ -253,7 +253,7 @@ class Transport:
         if streaming:
             extra["Accept"] = "text/event-stream"
         if body is not None:
-            kwargs["data"] = encode_json(body)
+            kwargs["data"] = _json.dumps(body)
             extra["Content-Type"] = "application/json"
         if extra:
             kwargs["headers"] = extra
@@ -423,11 +423,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def encode_json(value: Any) -> bytes:
-    """Encode a JSON-ready value as compact UTF-8 JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 @attrs.define
 class _Progress:
     sent: bool
@@ -506,7 +501,7 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 
 def _server_message(body: bytes) -> tuple[str | None, Any]:
     try:
-        data = json.loads(body)
+        data = _json.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
         return (text[:500] or None), None

@@ -1,0 +1,26 @@
+"""JSON in and out, in one place: orjson, which reads and writes it several times faster.
+
+orjson is a dependency because JSON parsing was a third of the cost of every stream
+event and of every answer (benchmarks/: about 4.7 us against 1.1 us per event).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["JSONDecodeError", "dumps", "loads"]
+
+JSONDecodeError = orjson.JSONDecodeError
+"""Raised by :func:`loads` for text that is not JSON; a subclass of ValueError."""
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON text or UTF-8 bytes."""
+    return orjson.loads(data)
+
+
+def dumps(value: Any) -> bytes:
+    """Encode a JSON-ready value as compact UTF-8 JSON bytes."""
+    return orjson.dumps(value)
