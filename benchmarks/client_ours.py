@@ -66,7 +66,7 @@ class OursBlockingClient:
 
     def __init__(self, base_url: str) -> None:
         # Imported here, as a blocking user would: async users (and the peak-RSS process,
-        # which runs the async client) never load the facade's anyio portal.
+        # which runs the async client) never load the blocking facade.
         from mistral_conversations import Client
 
         self.client = Client(API_KEY, base_url=base_url, retry=RetryPolicy.disabled())

@@ -15,7 +15,7 @@ from ._client import AsyncClient
 from ._convert import converter
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
-from ._transport import Timeout
+from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -74,7 +74,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The blocking facade needs anyio's portal; async users never pay for importing it.
+    # The blocking facade is loaded on first use: async users never pay for importing it.
     if name in ("Client", "EventStream"):
         from . import _sync
 

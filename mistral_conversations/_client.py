@@ -6,14 +6,14 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from . import _json
 from ._convert import converter, parse_input
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
-from ._transport import Answer, Timeout, Transport
+from ._timeout import Timeout
 from .errors import ConfigurationError, ResponseDecodeError
 from .models import (
     AppendConversationRequest,
@@ -29,6 +29,9 @@ from .models import (
     Tool,
     ToolCallConfirmation,
 )
+
+if TYPE_CHECKING:
+    from ._transport import Answer
 
 __all__ = ["AsyncClient"]
 
@@ -100,6 +103,10 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         max_connections: int | None = 100,
     ) -> None:
+        # Imported here, not at the top: aiohttp is half of the package's import time,
+        # and code that only imports the package (CLIs, type users) need not pay it.
+        from ._transport import Transport
+
         key = _resolve_api_key(api_key)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")

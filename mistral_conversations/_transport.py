@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -24,6 +25,7 @@ import attrs
 from . import _json
 from ._convert import converter
 from ._retry import Failure, RetryPolicy, parse_retry_after
+from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -42,7 +44,7 @@ from .errors import (
 )
 from .models import ValidationErrorDetail
 
-__all__ = ["Answer", "StreamBody", "Timeout", "Transport"]
+__all__ = ["Answer", "StreamBody", "Transport"]
 
 _A = TypeVar("_A")
 
@@ -51,47 +53,14 @@ logger = logging.getLogger("mistral_conversations")
 _REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
 
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"Timeout.{attribute.name} must be a positive number of seconds or None")
-
-
-@attrs.frozen(kw_only=True)
-class Timeout:
-    """Time limits of a request, in seconds; ``None`` means no limit.
-
-    ``connect`` bounds making the connection; ``read`` bounds the longest silence
-    between two pieces of the answer (what matters for a stream); ``total`` bounds a
-    whole non-streaming request from the first byte sent to the last byte read, and
-    does not apply to streams, which may rightly last long.
-
-    A plain number ``t`` where a timeout is accepted means ``Timeout(connect=t,
-    read=t, total=t)``.
-    """
-
-    connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
-    read: float | None = attrs.field(default=120.0, validator=_optional_positive)
-    total: float | None = attrs.field(default=600.0, validator=_optional_positive)
-
-    @classmethod
-    def coerce(cls, value: Timeout | float | None) -> Timeout:
-        """Turn what a user may pass as ``timeout=`` into a :class:`Timeout`."""
-        if value is None:
-            return cls()
-        if isinstance(value, Timeout):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(
-                f"timeout must be a Timeout, a number of seconds or None, not {value!r}"
-            )
-        return cls(connect=value, read=value, total=value)
-
-    def _for_aiohttp(self, *, streaming: bool) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=None if streaming else self.total,
-            sock_connect=self.connect,
-            sock_read=self.read,
-        )
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(timeout: Timeout, *, streaming: bool) -> aiohttp.ClientTimeout:
+    # Cached: a ClientTimeout per request cost a measurable share of a start().
+    return aiohttp.ClientTimeout(
+        total=None if streaming else timeout.total,
+        sock_connect=timeout.connect,
+        sock_read=timeout.read,
+    )
 
 
 @attrs.frozen
@@ -245,7 +214,7 @@ class Transport:
         effective = self.timeout if timeout is None else Timeout.coerce(timeout)
         kwargs: dict[str, Any] = {
             "params": params,
-            "timeout": effective._for_aiohttp(streaming=streaming),
+            "timeout": _aiohttp_timeout(effective, streaming=streaming),
             # The API never redirects; following one could carry the key to another host.
             "allow_redirects": False,
         }

@@ -1,0 +1,45 @@
+"""Timeout: the time limits of a request, as a user gives them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["Timeout"]
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"Timeout.{attribute.name} must be a positive number of seconds or None")
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Time limits of a request, in seconds; ``None`` means no limit.
+
+    ``connect`` bounds making the connection; ``read`` bounds the longest silence
+    between two pieces of the answer (what matters for a stream); ``total`` bounds a
+    whole non-streaming request from the first byte sent to the last byte read, and
+    does not apply to streams, which may rightly last long.
+
+    A plain number ``t`` where a timeout is accepted means ``Timeout(connect=t,
+    read=t, total=t)``.
+    """
+
+    connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
+    read: float | None = attrs.field(default=120.0, validator=_optional_positive)
+    total: float | None = attrs.field(default=600.0, validator=_optional_positive)
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout:
+        """Turn what a user may pass as ``timeout=`` into a :class:`Timeout`."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"timeout must be a Timeout, a number of seconds or None, not {value!r}"
+            )
+        return cls(connect=value, read=value, total=value)
