@@ -69,14 +69,28 @@ def _body(cls: type[Any], fields: dict[str, Any]) -> Any:
 
 def _decode(answer: Answer, cls: Any) -> Any:
     try:
-        return converter.structure(_json.loads(answer.body), cls)
+        data = _json.loads(answer.body)
+    except _json.JSONDecodeError as exc:
+        raise _undecodable(answer, cls, "it is not JSON") from exc
+    expected = list if getattr(cls, "__origin__", None) is list else dict
+    if not isinstance(data, expected):
+        what = "a JSON array" if expected is list else "a JSON object"
+        raise _undecodable(answer, cls, f"expected {what}, got {type(data).__name__}")
+    try:
+        return converter.structure(data, cls)
+    except KeyError as exc:
+        raise _undecodable(answer, cls, f"required field {exc.args[0]!r} is missing") from exc
     except Exception as exc:
-        text = answer.body.decode("utf-8", "replace")
-        raise ResponseDecodeError(
-            f"The server's answer could not be read as {getattr(cls, '__name__', cls)}: "
-            f"{exc}. The raw body is kept in .body; please report this with it.",
-            body=text,
-        ) from exc
+        raise _undecodable(answer, cls, str(exc)) from exc
+
+
+def _undecodable(answer: Answer, cls: Any, why: str) -> ResponseDecodeError:
+    name = getattr(cls, "__name__", None) or str(cls)
+    return ResponseDecodeError(
+        f"The server answered with success, but its body could not be read as {name}: "
+        f"{why}. The raw body is kept in .body; please report this with it.",
+        body=answer.body.decode("utf-8", "replace"),
+    )
 
 
 class AsyncClient:
@@ -108,8 +122,6 @@ class AsyncClient:
         from ._transport import Transport
 
         key = _resolve_api_key(api_key)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
         self._transport = Transport(
             api_key=key,
             base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL,
@@ -117,12 +129,23 @@ class AsyncClient:
             headers=headers,
             max_connections=max_connections,
         )
-        self._retry = retry if retry is not None else RetryPolicy()
+        self._retry = self._policy(retry, RetryPolicy())
 
     @property
     def base_url(self) -> str:
         """The URL the client sends requests to."""
         return self._transport.base_url
+
+    def _policy(self, retry: RetryPolicy | None, default: RetryPolicy | None = None) -> RetryPolicy:
+        """The retry policy of a call: its own, else the client's (checked either way)."""
+        if retry is None:
+            return default if default is not None else self._retry
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                f"retry must be a RetryPolicy or None, not {retry!r}; "
+                "e.g. RetryPolicy(max_attempts=2) or RetryPolicy.disabled()"
+            )
+        return retry
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={self.base_url!r}>"
@@ -141,6 +164,13 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the connections of this client; it sends no request after this."""
         await self._transport.aclose()
+
+    def _forget(self) -> None:
+        """Refuse further requests without closing the connections.
+
+        For the blocking facade, whose loop is ending: that loop's shutdown closes them.
+        """
+        self._transport.closed = True
 
     def __del__(self) -> None:
         transport = getattr(self, "_transport", None)
@@ -170,7 +200,7 @@ class AsyncClient:
             body=body,
             timeout=timeout,
             headers=headers,
-            retry=retry or self._retry,
+            retry=self._policy(retry),
         )
 
     def _stream(
@@ -191,7 +221,7 @@ class AsyncClient:
                 body=body,
                 timeout=timeout,
                 headers=headers,
-                retry=retry or self._retry,
+                retry=self._policy(retry),
             )
 
         return AsyncEventStream(connect)
@@ -492,7 +522,7 @@ def _pick(arguments: Mapping[str, Any], names: tuple[str, ...], stream: bool) ->
 def _start_fields(arguments: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
     if arguments["model"] is None and arguments["agent_id"] is None:
         raise ConfigurationError(
-            "start() needs model=... (e.g. 'mistral-medium-latest') or agent_id=...."
+            "start() needs model=... (e.g. 'mistral-medium-latest') or agent_id=..."
         )
     return _pick(arguments, _START_FIELDS, stream)
 

@@ -21,6 +21,7 @@ from ._client import AsyncClient
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream, text_of
 from ._timeout import Timeout
+from .errors import APIConnectionError
 
 if TYPE_CHECKING:
     from .models import ConversationEvent, ConversationResponse
@@ -86,14 +87,23 @@ class _LoopThread:
                 "this Client was closed; create a new one to send requests"
             ) from None
         try:
-            done.acquire()
+            # Waking now and then: a close() in another thread may end the loop before
+            # this call's task ever ran, and then nothing would release the lock.
+            while not done.acquire(timeout=0.5):
+                if self.loop.is_closed():
+                    raise _closed_midway()
         except BaseException:
             # KeyboardInterrupt while waiting: cancel the request on its loop (queued
             # after start(), so the task exists by then), which releases its connection
             # and leaves the client usable.
-            self.loop.call_soon_threadsafe(lambda: started[0].cancel())
+            with contextlib.suppress(RuntimeError):  # the loop has ended
+                self.loop.call_soon_threadsafe(lambda: started[0].cancel())
             raise
-        return started[0].result()
+        try:
+            return started[0].result()
+        except asyncio.CancelledError:
+            # Not our cancel (that path raised above): close() ended the loop midway.
+            raise _closed_midway() from None
 
     def submit(self, coroutine: Coroutine[Any, Any, object]) -> None:
         """Run a coroutine on the loop without waiting for it; nothing if the loop ended."""
@@ -106,6 +116,13 @@ class _LoopThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.current_thread() is not self.thread:
             self.thread.join()
+
+
+def _closed_midway() -> APIConnectionError:
+    return APIConnectionError(
+        "The Client was closed while this call was in flight; the request may have "
+        "reached the server. Close the client only after its calls have returned."
+    )
 
 
 def _blocking(
@@ -224,7 +241,7 @@ class Client:
             stacklevel=1,
         )
         # Stopping the loop closes its connections; nothing here waits for that.
-        self._async._transport.closed = True
+        self._async._forget()
         with contextlib.suppress(RuntimeError):  # the loop already ended
             loop.loop.call_soon_threadsafe(loop.loop.stop)
 

@@ -21,10 +21,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
+from aiohttp.client_reqrep import RequestInfo
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _json
 from ._convert import converter
-from ._retry import Failure, RetryPolicy, parse_retry_after
+from ._retry import RETRYABLE_STATUSES, Decision, Failure, GiveUp, RetryPolicy, parse_retry_after
 from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
@@ -40,6 +42,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseDecodeError,
     UnprocessableEntityError,
 )
 from .models import ValidationErrorDetail
@@ -88,7 +91,7 @@ class StreamBody:
 
     async def read(self) -> bytes:
         """The next piece of the body as it arrives; ``b""`` at its end."""
-        with _mapped_errors(self._transport_origin, sent=True):
+        with _mapped_errors(self._transport_origin, answered=True):
             return await self._response.content.readany()
 
     def close(self) -> None:
@@ -182,9 +185,7 @@ class Transport:
 
     async def _session(self) -> aiohttp.ClientSession:
         if self.closed:
-            raise RuntimeError(
-                "this client was closed; create a new AsyncClient to send more requests"
-            )
+            raise RuntimeError("this client was closed; create a new one to send more requests")
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is not None and not state.session.closed:
@@ -250,9 +251,9 @@ class Transport:
 
         async def attempt() -> Answer:
             session = await self._session()
-            with _mapped_errors(self.origin, sent=False) as progress:
+            with _mapped_errors(self.origin, answered=False) as progress:
                 async with session.request(method, url, **kwargs) as response:
-                    progress.sent = True
+                    progress.answered = True
                     data = await response.read()
             if response.status >= 300:
                 raise status_error(response.status, response.headers, data)
@@ -282,15 +283,26 @@ class Transport:
 
         async def attempt() -> StreamBody:
             session = await self._session()
-            with _mapped_errors(self.origin, sent=False) as progress:
+            with _mapped_errors(self.origin, answered=False) as progress:
                 response = await session.request(method, url, **kwargs)
-                progress.sent = True
+                progress.answered = True
                 if response.status >= 300:
                     try:
                         data = await response.read()
                     finally:
                         response.release()
                     raise status_error(response.status, response.headers, data)
+                if response.content_type != "text/event-stream":
+                    try:
+                        data = await response.read()
+                    finally:
+                        response.release()
+                    raise ResponseDecodeError(
+                        f"A stream was asked for, but the server answered with "
+                        f"{response.content_type or 'no content type'} instead of an event "
+                        f"stream: {data[:200].decode('utf-8', 'replace')!r}. Check base_url.",
+                        body=data.decode("utf-8", "replace"),
+                    )
             return StreamBody(response, self.origin)
 
         return await self._retrying(method, path, retry, attempt)
@@ -309,6 +321,8 @@ class Transport:
             try:
                 return await attempt()
             except (APIStatusError, APIConnectionError) as exc:
+                if self.closed:  # aclose() ran meanwhile: nothing may be sent any more
+                    raise
                 failure = _failure_of(exc)
                 headers = exc.headers if isinstance(exc, APIStatusError) else None
                 decision = policy.decide(
@@ -320,9 +334,9 @@ class Transport:
                 )
                 if decision.give_up:
                     exc.attempts = attempts
-                    retryable = policy.should_retry(method="GET", failure=failure)
-                    if attempts > 1 or (retryable and policy.max_attempts > 1):
-                        _add_note(exc, attempts, decision.reason)
+                    note = _give_up_note(failure, decision, attempts, policy)
+                    if note:
+                        exc.args = (f"{exc.args[0]} {note}", *exc.args[1:])
                     raise
                 logger.info(
                     "retrying %s %s in %.2fs (attempt %d of %d failed: %s)",
@@ -347,10 +361,6 @@ class Transport:
                 asyncio.run_coroutine_threadsafe(state.session.close(), state_loop)
         self._states.clear()
 
-    def has_open_sessions(self) -> bool:
-        """Whether any loop still holds an open session of this transport."""
-        return any(not state.session.closed for state in self._states.values())
-
 
 def _os_reason(error: OSError) -> str:
     # asyncio puts "Connect call failed (host, port)" where strerror would be; the
@@ -360,16 +370,11 @@ def _os_reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _failure_of(exc: MistralError) -> Failure | int:
+def _failure_of(exc: APIStatusError | APIConnectionError) -> Failure | int:
     """What a retry policy needs to know of a failed attempt."""
     if isinstance(exc, APIStatusError):
         return exc.status_code
-    cause = exc.__cause__
-    if isinstance(cause, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
-        return Failure.CONNECT
-    if isinstance(exc, APITimeoutError):
-        return Failure.TIMEOUT
-    return Failure.DROPPED
+    return exc.failure
 
 
 def _cause(exc: MistralError) -> str:
@@ -378,13 +383,23 @@ def _cause(exc: MistralError) -> str:
     return type(exc.__cause__ or exc).__name__
 
 
-def _add_note(exc: MistralError, attempts: int, reason: str) -> None:
-    """Say in the error how many attempts were made and why no more were."""
-    if reason.startswith("gave up after"):  # the reason counts the attempts itself
-        note = f"[{reason}]"
-    else:
-        note = f"[{attempts} attempt{'s' if attempts > 1 else ''} made; {reason}]"
-    exc.args = (f"{exc.args[0]} {note}" if exc.args else note, *exc.args[1:])
+def _give_up_note(
+    failure: Failure | int, decision: Decision, attempts: int, policy: RetryPolicy
+) -> str | None:
+    """What the final error adds about retrying: how many attempts, and why no more."""
+    if decision.give_up is GiveUp.NOT_RETRYABLE:
+        if isinstance(failure, Failure):  # the message already says the server may have acted
+            return (
+                "[not sent again, since that could act twice; "
+                "RetryPolicy(retry_posts='all') sends it again anyway]"
+            )
+        # A status never retried (404) needs no note; a POST's 500 says why not.
+        return f"[{decision.reason}]" if failure in RETRYABLE_STATUSES else None
+    if policy.max_attempts == 1:  # the caller disabled retries: nothing to explain
+        return None
+    if decision.reason.startswith("gave up after"):  # the reason counts the attempts
+        return f"[{decision.reason}]"
+    return f"[{attempts} attempt{'s' if attempts > 1 else ''} made; {decision.reason}]"
 
 
 def _origin(url: str) -> str:
@@ -394,48 +409,77 @@ def _origin(url: str) -> str:
 
 @attrs.define
 class _Progress:
-    sent: bool
+    answered: bool
 
 
 @contextlib.contextmanager
-def _mapped_errors(origin: str, *, sent: bool) -> Iterator[_Progress]:
+def _mapped_errors(origin: str, *, answered: bool) -> Iterator[_Progress]:
     """Turn aiohttp and socket failures into the library's connection errors.
 
-    The one place where transport exceptions become library exceptions; ``sent``
-    tells whether the request may have reached the server, which the message says.
+    The one place where transport exceptions become library exceptions. ``answered``
+    (set by the caller once the status line arrived) decides what the message says of
+    the request's fate. The aiohttp exception stays as ``__cause__`` for debugging,
+    scrubbed of the request's headers, which hold the API key.
     """
-    progress = _Progress(sent)
+    progress = _Progress(answered)
     try:
         yield progress
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise APITimeoutError(
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        _scrub(exc)
+        error = _connection_error(exc, origin, answered=progress.answered)
+        error.failure = _failure_kind(exc)
+        raise error from exc
+
+
+def _connection_error(exc: BaseException, origin: str, *, answered: bool) -> APIConnectionError:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(
             f"Timed out connecting to {origin}; the request was not sent. "
             "Check the base URL and your network, or raise Timeout(connect=...)."
-        ) from exc
-    except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(
+        )
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return APITimeoutError(
             f"Timed out waiting for {origin} to answer (read timeout); the server may have "
             "acted on the request. Raise Timeout(read=...) if answers are slow."
-        ) from exc
-    except TimeoutError as exc:
-        raise APITimeoutError(
+        )
+    if isinstance(exc, asyncio.TimeoutError):  # on 3.10 not the builtin TimeoutError
+        return APITimeoutError(
             f"The request to {origin} took longer than its total time limit; the server may "
             "have acted on it. Raise Timeout(total=...) for long requests."
-        ) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise APIConnectionError(
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
             f"Could not connect to {origin}: {_os_reason(exc.os_error)}. "
             "The request was not sent; check the base URL and your network."
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        if progress.sent:
-            detail = "the server may have acted on the request"
-        else:
-            detail = "the request may have reached the server, which may have acted on it"
-        raise APIConnectionError(
-            f"The connection to {origin} failed before the answer was complete "
-            f"({type(exc).__name__}: {exc}); {detail}."
-        ) from exc
+        )
+    if answered:
+        what = "The connection broke while the answer was being read"
+    else:
+        what = "The connection broke before an answer came"
+    return APIConnectionError(
+        f"{what} ({type(exc).__name__}: {exc}); the request may have reached {origin}, "
+        "and the server may have acted on it."
+    )
+
+
+def _failure_kind(exc: BaseException) -> Failure:
+    """What a retry policy needs to know of a failure without an answer."""
+    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
+        return Failure.CONNECT
+    if isinstance(exc, asyncio.TimeoutError):
+        return Failure.TIMEOUT
+    return Failure.DROPPED
+
+
+def _scrub(exc: BaseException | None) -> None:
+    """Drop the request headers (Authorization among them) from aiohttp exceptions."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        info = getattr(exc, "request_info", None)
+        if isinstance(info, RequestInfo):
+            exc.request_info = info._replace(headers=CIMultiDictProxy(CIMultiDict()))  # type: ignore[attr-defined]
+        exc = exc.__cause__ or exc.__context__
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._retry import Failure
+
 if TYPE_CHECKING:
     from .models import ConversationEvent, ConversationResponse, ValidationErrorDetail
 
@@ -42,6 +44,19 @@ class MistralError(Exception):
     attempts: int = 1
     """How many attempts at the request were made before this error was raised."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from args and attributes rather than by calling __init__, whose
+        # keyword-only arguments pickle's default cannot give: errors cross process
+        # boundaries in Celery and multiprocessing.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[MistralError], args: tuple[Any, ...], state: dict[str, Any]) -> MistralError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigurationError(MistralError):
     """The client was set up wrongly: no API key, a bad base URL, clashing arguments."""
@@ -49,6 +64,9 @@ class ConfigurationError(MistralError):
 
 class APIConnectionError(MistralError):
     """No answer came: the connection failed, or dropped before the answer was read."""
+
+    failure: Failure = Failure.DROPPED
+    """How it failed, as a retry policy sees it: not connected, timed out, or dropped."""
 
 
 class APITimeoutError(APIConnectionError):

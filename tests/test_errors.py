@@ -249,3 +249,50 @@ async def test_server_message_equal_to_the_reason_is_not_repeated(
         "401 Unauthorized. Check the API key: pass api_key= or set MISTRAL_API_KEY."
     )
     assert info.value.message == "Unauthorized"
+
+
+async def test_errors_survive_pickling(api: AsyncClient, scripted: ScriptedServer) -> None:
+    import pickle
+
+    scripted.reply(429, '{"message": "slow down"}', {"Retry-After": "7"})
+    with pytest.raises(RateLimitError) as info:
+        await api.list()
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is RateLimitError
+    assert str(copy) == str(info.value)
+    assert (copy.status_code, copy.retry_after, copy.body) == (429, 7.0, '{"message": "slow down"}')
+    detail = [ValidationErrorDetail(loc=["body"], msg="bad", type="value_error")]
+    unprocessable = UnprocessableEntityError(
+        "422", detail=detail, status_code=422, body="", headers={}, request_id=None
+    )
+    assert pickle.loads(pickle.dumps(unprocessable)).detail == detail
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>ok</html>", "it is not JSON"),
+        (b"[]", "expected a JSON object, got list"),
+        (b'{"conversation_id": "c", "outputs": []}', "required field 'usage' is missing"),
+    ],
+)
+async def test_unreadable_success_says_why(
+    api: AsyncClient, scripted: ScriptedServer, body: bytes, says: str
+) -> None:
+    scripted.reply(200, body)
+    with pytest.raises(ResponseDecodeError) as info:
+        await api.start(inputs="hi", model="m")
+    assert str(info.value) == (
+        "The server answered with success, but its body could not be read as "
+        f"ConversationResponse: {says}. The raw body is kept in .body; please report this "
+        "with it."
+    )
+    assert info.value.body == body.decode()
+
+
+async def test_stream_answered_with_json(api: AsyncClient, scripted: ScriptedServer) -> None:
+    scripted.reply(200, b'{"conversation_id": "c"}')
+    with pytest.raises(ResponseDecodeError) as info:
+        await api.start_stream(inputs="hi", model="m")
+    assert "answered with application/json instead of an event stream" in str(info.value)
+    assert info.value.body == '{"conversation_id": "c"}'

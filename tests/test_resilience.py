@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,41 @@ from .sockets import client_connections_to
 MODEL = "mistral-small-latest"
 START = ("POST", "/v1/conversations")
 SECRET = "sk-very-secret-key-1234"
+
+
+def everything_said_by(error: BaseException) -> list[str]:
+    """str, repr and attributes of an exception and of every exception in its chain."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        texts += [str(exc), repr(exc), *(repr(v) for v in vars(exc).values())]
+        texts += [repr(getattr(exc, name, None)) for name in ("request_info", "headers")]
+        pending += [exc.__cause__, exc.__context__]
+    return texts
+
+
+@contextlib.asynccontextmanager
+async def garbling_server() -> AsyncIterator[str]:
+    """A server that answers every request with a status line no HTTP client can read."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 twohundred OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 class Sleeps:
@@ -253,8 +289,11 @@ async def test_key_never_appears_in_messages_reprs_or_logs(
         with pytest.raises(APIConnectionError) as refused:
             await dead.get("conv_x", retry=RetryPolicy.disabled())
         errors.append(refused.value)
-    texts += [str(e) for e in errors] + [repr(e) for e in errors]
-    texts += [str(getattr(e, "headers", "")) + str(getattr(e, "body", "")) for e in errors]
+    async with garbling_server() as url, AsyncClient(SECRET, base_url=url) as garbled:
+        with pytest.raises(APIConnectionError) as bad_answer:
+            await garbled.list(retry=RetryPolicy.disabled())
+        errors.append(bad_answer.value)
+    texts += [text for error in errors for text in everything_said_by(error)]
     texts += [r.getMessage() for r in caplog.records]
     assert any("retrying GET" in t for t in texts)
     assert not [t for t in texts if SECRET in t]

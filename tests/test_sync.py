@@ -16,6 +16,7 @@ from mistral_conversations import (
     AsyncClient,
     Client,
     EventStream,
+    MistralError,
     NotFoundError,
     RetryPolicy,
 )
@@ -226,3 +227,34 @@ async def test_one_async_client_across_pytest_asyncio_loops(
     assert reply.output_text == f"Echo: {turn}"
     stream = shared_async_client.start_stream(inputs=turn, model=MODEL, store=False)
     assert (await stream.response()).output_text == f"Echo: {turn}"
+
+
+def test_close_while_calls_are_in_flight(local_server: LocalServer) -> None:
+    local_server.stream_delay = 0.02
+    client = Client(local_server.api_key, base_url=local_server.base_url)
+    outcomes: list[BaseException | str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            text = client.start_stream(inputs="w " * 50, model=MODEL).response().output_text
+            outcome: BaseException | str = text
+        except BaseException as exc:
+            outcome = exc
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    client.close()
+    for t in threads:
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 8
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            assert isinstance(outcome, MistralError | RuntimeError), repr(outcome)
+            assert "closed" in str(outcome)
+    assert client_connections_to(local_server.port) == 0
