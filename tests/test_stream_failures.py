@@ -20,6 +20,7 @@ from mistral_conversations import (
     Timeout,
 )
 from mistral_conversations.models import (
+    AgentHandoffEntry,
     FunctionCallEntry,
     FunctionCallEvent,
     MessageOutputEvent,
@@ -27,6 +28,7 @@ from mistral_conversations.models import (
     ResponseStartedEvent,
     TextChunk,
     ThinkChunk,
+    ToolExecutionEntry,
     UnknownEvent,
 )
 
@@ -267,3 +269,86 @@ async def test_read_timeout_mid_stream(scripted: ScriptedServer) -> None:
     assert "read timeout" in str(info.value)
     assert info.value.partial is not None
     assert info.value.partial.conversation_id == "conv_1"
+
+
+async def test_tool_executions_and_handoffs_add_up(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    def event(kind: str, index: int, **fields: Any) -> bytes:
+        return sse({"type": kind, "created_at": T0, "output_index": index, **fields})
+
+    stream_reply(
+        scripted,
+        started(),
+        event(
+            "tool.execution.started", 0, id="t1", name="web_search", arguments='{"q": ', model="m"
+        ),
+        event("tool.execution.delta", 0, id="t1", name="web_search", arguments='"cheese"}'),
+        event("tool.execution.done", 0, id="t1", name="web_search", info={"hits": 2}),
+        event(
+            "agent.handoff.started",
+            1,
+            id="h1",
+            previous_agent_id="ag_a",
+            previous_agent_name="Router",
+        ),
+        event("agent.handoff.done", 1, id="h1", next_agent_id="ag_b", next_agent_name="Expert"),
+        delta("Comté.", index=2, id="msg_9"),
+        done(),
+    )
+    response = await api.start_stream(inputs="cheese?", model="m").response()
+    execution, handoff, _message = response.outputs
+    assert isinstance(execution, ToolExecutionEntry)
+    assert (execution.id, execution.name, execution.arguments, execution.info) == (
+        "t1",
+        "web_search",
+        '{"q": "cheese"}',
+        {"hits": 2},
+    )
+    assert execution.model == "m"
+    assert execution.completed_at is not None
+    assert isinstance(handoff, AgentHandoffEntry)
+    assert (handoff.previous_agent_name, handoff.next_agent_id, handoff.next_agent_name) == (
+        "Router",
+        "ag_b",
+        "Expert",
+    )
+    assert response.output_text == "Comté."
+
+
+async def test_partial_tool_execution_and_handoff_without_done(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    stream_reply(
+        scripted,
+        started(),
+        sse(
+            {
+                "type": "tool.execution.delta",
+                "created_at": T0,
+                "output_index": 0,
+                "id": "t1",
+                "name": "code_interpreter",
+                "arguments": "print(1)",
+            }
+        ),
+        sse(
+            {
+                "type": "agent.handoff.started",
+                "created_at": T0,
+                "output_index": 1,
+                "id": "h1",
+                "previous_agent_id": "ag_a",
+                "previous_agent_name": "Router",
+            }
+        ),
+    )
+    with pytest.raises(StreamInterruptedError) as info:
+        await api.start_stream(inputs="run", model="m").response()
+    partial = info.value.partial
+    assert partial is not None
+    execution, handoff = partial.outputs
+    assert isinstance(execution, ToolExecutionEntry)
+    assert (execution.arguments, execution.info, execution.completed_at) == ("print(1)", None, None)
+    assert isinstance(handoff, AgentHandoffEntry)
+    assert (handoff.next_agent_id, handoff.completed_at) == ("", None)
