@@ -39,7 +39,11 @@ class _Message:
         self.parts: dict[int, list[str | OutputChunk]] = {}
 
     def add(self, event: MessageOutputEvent) -> None:
-        self.parts.setdefault(event.content_index or 0, []).append(event.content)
+        index = event.content_index or 0
+        pieces = self.parts.get(index)
+        if pieces is None:
+            pieces = self.parts[index] = []
+        pieces.append(event.content)
 
     def build(self) -> MessageOutputEntry:
         first = self.first
@@ -187,9 +191,9 @@ class Accumulator:
         """Take one event into account."""
         # An absent output_index means 0, as the spec's default says.
         index = getattr(event, "output_index", None) or 0
-        if isinstance(event, MessageOutputEvent):
+        if isinstance(event, MessageOutputEvent):  # nearly every event: tested first
             builder = self.outputs.get(index)
-            if not isinstance(builder, _Message):
+            if builder.__class__ is not _Message:
                 builder = self.outputs[index] = _Message(event)
             builder.add(event)
         elif isinstance(event, FunctionCallEvent):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any
 
+from . import _json
 from ._accumulate import Accumulator
 from ._convert import converter
-from ._sse import SSEDecoder
+from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import StreamBody
 from .errors import (
     APIConnectionError,
@@ -132,19 +132,23 @@ class AsyncEventStream:
             )
         self._finish()
 
-    def _take(self, messages: list[Any]) -> None:
-        acc, ready = self._acc, self._ready
+    def _take(self, messages: list[ServerSentEvent]) -> None:
+        # The loop of every event of every stream: names are looked up once, outside it.
+        if self._error is not None:
+            return
+        acc = self._acc
+        add, ready = acc.add, self._ready.append
+        loads, structure = _json.loads, _structure_event
         for message in messages:
-            if self._error is not None:
-                return
+            raw = message.data
             try:
-                data = json.loads(message.data)
+                data = loads(raw)
             except ValueError:
                 self._fail(
                     StreamDecodeError(
                         f"The stream's {message.event!r} event carried data that is not "
-                        f"JSON: {message.data[:200]!r}",
-                        raw=message.data,
+                        f"JSON: {raw[:200]!r}",
+                        raw=raw,
                         partial=acc.result(),
                     )
                 )
@@ -153,16 +157,26 @@ class AsyncEventStream:
                 self._fail(
                     StreamDecodeError(
                         f"The stream's {message.event!r} event carried JSON that is not an "
-                        f"object: {message.data[:200]!r}",
-                        raw=message.data,
+                        f"object: {raw[:200]!r}",
+                        raw=raw,
                         partial=acc.result(),
                     )
                 )
                 return
             if "type" not in data and message.event != "message":
                 data["type"] = message.event
-            event = self._decode(data, message.data)
-            if event is None:
+            try:
+                event = structure(data, ConversationEvent)
+            except Exception as exc:
+                self._fail(
+                    StreamDecodeError(
+                        f"The stream carried a {data.get('type')!r} event this library cannot "
+                        f"read ({exc}): {raw[:200]!r}",
+                        raw=raw,
+                        partial=acc.result(),
+                    ),
+                    cause=exc,
+                )
                 return
             if isinstance(event, ResponseErrorEvent):
                 self._fail(
@@ -176,24 +190,8 @@ class AsyncEventStream:
                     )
                 )
                 return
-            acc.add(event)
-            ready.append(event)
-
-    def _decode(self, data: dict[str, Any], raw: str) -> ConversationEvent | None:
-        try:
-            event = _structure_event(data, ConversationEvent)
-        except Exception as exc:
-            self._fail(
-                StreamDecodeError(
-                    f"The stream carried a {data.get('type')!r} event this library cannot "
-                    f"read ({exc}): {raw[:200]!r}",
-                    raw=raw,
-                    partial=self._acc.result(),
-                ),
-                cause=exc,
-            )
-            return None
-        return event
+            add(event)
+            ready(event)
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
         error.__cause__ = cause
