@@ -28,11 +28,11 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from . import models as m
 from ._time import format_datetime, parse_datetime
+from .errors import InputShapeError, Loc
 
 __all__ = ["InputShapeError", "converter", "parse_input"]
 
 T = TypeVar("T")
-Loc = tuple[str | int, ...]
 _Hook = Callable[[Any, Any], Any]
 
 _UNKNOWN_MODELS: tuple[type[Any], ...] = (
@@ -44,33 +44,6 @@ _UNKNOWN_MODELS: tuple[type[Any], ...] = (
 )
 
 
-class InputShapeError(TypeError):
-    """User input that does not have the shape the API expects.
-
-    ``loc`` is the path to the offending value, e.g. ``("inputs", 0, "role")``, and
-    ``reason`` says what is wrong with it. ``problems`` lists every problem found as
-    ``(loc, reason)`` pairs, the one reported first.
-    """
-
-    loc: Loc
-    reason: str
-    problems: tuple[tuple[Loc, str], ...]
-
-    def __init__(self, loc: Loc, reason: str, problems: tuple[tuple[Loc, str], ...] = ()) -> None:
-        self.loc = loc
-        self.reason = reason
-        self.problems = problems or ((loc, reason),)
-        super().__init__(loc, reason)
-
-    def __str__(self) -> str:
-        path = format_loc(self.loc)
-        message = f"{path}: {self.reason}" if path else self.reason
-        more = len(self.problems) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        return message
-
-
 class _ShapeError(ValueError):
     """A problem a hook found at ``loc``, relative to the value it was given."""
 
@@ -78,17 +51,6 @@ class _ShapeError(ValueError):
         super().__init__(reason)
         self.loc = loc
         self.reason = reason
-
-
-def format_loc(loc: Loc) -> str:
-    """Render a path as Python would index it: ``inputs[0].role``."""
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(f".{part}" if parts else part)
-    return "".join(parts)
 
 
 def _describe(value: object) -> str:
@@ -340,7 +302,7 @@ def _build(*, strict: bool) -> _Converter:
         agent_hook = conv.get_structure_hook(m.AgentConversation)
 
         def structure_item(value: Any, _: Any) -> Any:
-            if isinstance(value, Mapping) and "agent_id" in value:
+            if isinstance(value, Mapping) and value.get("agent_id") is not None:
                 return agent_hook(value, m.AgentConversation)
             if isinstance(value, (m.ModelConversation, m.AgentConversation)):
                 return value

@@ -6,6 +6,7 @@ event and of every answer (benchmarks/: about 4.7 us against 1.1 us per event).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,9 +17,9 @@ JSONDecodeError = orjson.JSONDecodeError
 """Raised by :func:`loads` for text that is not JSON; a subclass of ValueError."""
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON text or UTF-8 bytes."""
-    return orjson.loads(data)
+# Bound directly, not wrapped: loads runs once per stream event.
+loads: Callable[[bytes | str], Any] = orjson.loads
+"""Parse JSON text or UTF-8 bytes."""
 
 
 def dumps(value: Any) -> bytes:

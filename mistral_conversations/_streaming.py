@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _json
 from ._accumulate import Accumulator
 from ._convert import converter
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import StreamBody
 from .errors import (
     APIConnectionError,
+    APITimeoutError,
+    MistralError,
     ServerEventError,
     StreamDecodeError,
     StreamError,
@@ -25,6 +26,9 @@ from .models import (
     MessageOutputEvent,
     ResponseErrorEvent,
 )
+
+if TYPE_CHECKING:  # the transport, and aiohttp with it, loads when a client is made
+    from ._transport import StreamBody
 
 __all__ = ["AsyncEventStream", "text_of"]
 
@@ -60,13 +64,25 @@ class AsyncEventStream:
         self._decoder = SSEDecoder()
         self._acc = Accumulator()
         self._ready: deque[ConversationEvent] = deque()
-        self._error: StreamError | None = None
+        # A StreamError, or the error that stopped the connection (e.g. a 404).
+        self._error: MistralError | None = None
         self._finished = False
 
     async def _ensure_connected(self) -> AsyncEventStream:
         if self._connect is not None:
             connect, self._connect = self._connect, None
-            self._body = await connect()
+            try:
+                self._body = await connect()
+            except MistralError as exc:
+                # Kept, so that reading the stream later says the same, not less.
+                self._error = exc
+                self._finished = True
+                raise
+            except BaseException:
+                self._connect = connect  # cancelled before an answer: it may be tried again
+                raise
+        elif self._error is not None and self._body is None and not self._acc.done:
+            raise self._error
         return self
 
     def __await__(self) -> Generator[Any, None, AsyncEventStream]:
@@ -108,9 +124,13 @@ class AsyncEventStream:
         try:
             chunk = await body.read()
         except APIConnectionError as exc:
+            if body.closed_by_client:
+                self._fail(self._closed_midway("the client was closed"))
+                return
+            why = "a read timeout" if isinstance(exc, APITimeoutError) else "a broken link"
             self._fail(
                 StreamInterruptedError(
-                    f"The stream broke before the response was complete: {exc}",
+                    f"The stream was cut midway by {why}; what arrived is in .partial. ({exc})",
                     partial=self._acc.result(),
                 ),
                 cause=exc,
@@ -121,6 +141,9 @@ class AsyncEventStream:
             return
         self._take(self._decoder.close())
         if self._error is None and not self._acc.done:
+            if body.closed_by_client:
+                self._fail(self._closed_midway("the client was closed"))
+                return
             pending = self._decoder.pending
             tail = f" The last, incomplete data was: {pending[:200]!r}." if pending else ""
             self._fail(
@@ -131,6 +154,13 @@ class AsyncEventStream:
                 )
             )
         self._finish()
+
+    def _closed_midway(self, why: str) -> StreamInterruptedError:
+        return StreamInterruptedError(
+            f"The stream was closed before the response was complete ({why}); what "
+            "arrived is in .partial.",
+            partial=self._acc.result(),
+        )
 
     def _take(self, messages: list[ServerSentEvent]) -> None:
         # The loop of every event of every stream: names are looked up once, outside it.
@@ -227,8 +257,15 @@ class AsyncEventStream:
         return batch
 
     async def aclose(self) -> None:
-        """Close the HTTP response now; events not read yet are dropped."""
+        """Close the HTTP response now; events not read yet are dropped.
+
+        Reading on after this, or calling :meth:`response`, raises
+        :class:`~mistral_conversations.errors.StreamInterruptedError` unless the stream
+        had already come to its end: a closed stream never passes for a complete one.
+        """
         self._connect = None
+        if not self._finished and self._error is None and not self._acc.done:
+            self._error = self._closed_midway("aclose() or leaving its block")
         self._finished = True
         self._close_body()
 

@@ -78,11 +78,12 @@ class Answer:
 class StreamBody:
     """The body of a streaming answer whose status was a success, read chunk by chunk."""
 
-    __slots__ = ("_response", "_transport_origin")
+    __slots__ = ("__weakref__", "_response", "_transport_origin", "closed_by_client")
 
     def __init__(self, response: aiohttp.ClientResponse, origin: str) -> None:
         self._response = response
         self._transport_origin = origin
+        self.closed_by_client = False
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -132,12 +133,20 @@ def _is_loopback(host: str) -> bool:
 class _LoopState:
     """The session of one event loop, closed when that loop shuts down."""
 
-    __slots__ = ("guard", "session")
+    __slots__ = ("bodies", "guard", "session")
 
     def __init__(self, session: aiohttp.ClientSession, guard: AsyncIterator[None]) -> None:
         self.session = session
         # Referenced so that the guard lives until the loop finalises it.
         self.guard = guard
+        # Streams being read: closing the session alone does not wake their readers.
+        self.bodies: weakref.WeakSet[StreamBody] = weakref.WeakSet()
+
+    async def close(self) -> None:
+        for body in list(self.bodies):
+            body.closed_by_client = True
+            body.close()
+        await self.session.close()
 
 
 async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterator[None]:
@@ -183,13 +192,13 @@ class Transport:
     def __repr__(self) -> str:
         return f"<Transport {self.base_url}>"
 
-    async def _session(self) -> aiohttp.ClientSession:
+    async def _state(self) -> _LoopState:
         if self.closed:
             raise RuntimeError("this client was closed; create a new one to send more requests")
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is not None and not state.session.closed:
-            return state.session
+            return state
         connector = aiohttp.TCPConnector(limit=self._max_connections or 0)
         session = aiohttp.ClientSession(
             connector=connector,
@@ -199,9 +208,9 @@ class Transport:
         )
         guard = _close_at_loop_shutdown(session)
         await guard.__anext__()
-        self._states[loop] = _LoopState(session, guard)
+        state = self._states[loop] = _LoopState(session, guard)
         self.opened_any = True
-        return session
+        return state
 
     def _request_kwargs(
         self,
@@ -250,7 +259,7 @@ class Transport:
         url = self.base_url + path
 
         async def attempt() -> Answer:
-            session = await self._session()
+            session = (await self._state()).session
             with _mapped_errors(self.origin, answered=False) as progress:
                 async with session.request(method, url, **kwargs) as response:
                     progress.answered = True
@@ -282,9 +291,9 @@ class Transport:
         url = self.base_url + path
 
         async def attempt() -> StreamBody:
-            session = await self._session()
+            state = await self._state()
             with _mapped_errors(self.origin, answered=False) as progress:
-                response = await session.request(method, url, **kwargs)
+                response = await state.session.request(method, url, **kwargs)
                 progress.answered = True
                 if response.status >= 300:
                     try:
@@ -303,7 +312,9 @@ class Transport:
                         f"stream: {data[:200].decode('utf-8', 'replace')!r}. Check base_url.",
                         body=data.decode("utf-8", "replace"),
                     )
-            return StreamBody(response, self.origin)
+            body = StreamBody(response, self.origin)
+            state.bodies.add(body)
+            return body
 
         return await self._retrying(method, path, retry, attempt)
 
@@ -355,10 +366,10 @@ class Transport:
         loop = asyncio.get_running_loop()
         for state_loop, state in list(self._states.items()):
             if state_loop is loop:
-                await state.session.close()
+                await state.close()
             elif not state_loop.is_closed() and state_loop.is_running():
                 # A session lives on the loop that made it; ask that loop to close it.
-                asyncio.run_coroutine_threadsafe(state.session.close(), state_loop)
+                asyncio.run_coroutine_threadsafe(state.close(), state_loop)
         self._states.clear()
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "InputShapeError",
     "InternalServerError",
     "MistralError",
     "NotFoundError",
@@ -60,6 +61,46 @@ def _restore(cls: type[MistralError], args: tuple[Any, ...], state: dict[str, An
 
 class ConfigurationError(MistralError):
     """The client was set up wrongly: no API key, a bad base URL, clashing arguments."""
+
+
+Loc = tuple[str | int, ...]
+
+
+def format_loc(loc: Loc) -> str:
+    """Render a path as Python would index it: ``inputs[0].role``."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else part)
+    return "".join(parts)
+
+
+class InputShapeError(MistralError, TypeError):
+    """An argument does not have the shape the API expects; nothing was sent.
+
+    ``loc`` is the path to the offending value, e.g. ``("inputs", 0, "role")``, and
+    ``reason`` says what is wrong with it. ``problems`` lists every problem found as
+    ``(loc, reason)`` pairs, the one reported first. A ``TypeError`` too, so code that
+    catches bad arguments the usual way catches it.
+    """
+
+    def __init__(self, loc: Loc, reason: str, problems: tuple[tuple[Loc, str], ...] = ()) -> None:
+        self.loc = loc
+        self.reason = reason
+        self.problems = problems or ((loc, reason),)
+        super().__init__(loc, reason)
+
+    def __str__(self) -> str:
+        first = (self.loc, self.reason)
+        ordered = [first, *(problem for problem in self.problems if problem != first)]
+        shown = [f"{format_loc(loc)}: {reason}" if loc else reason for loc, reason in ordered[:3]]
+        message = "; also ".join(shown)
+        more = len(ordered) - len(shown)
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        return message
 
 
 class APIConnectionError(MistralError):

@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 import pytest
 
+from mistral_conversations import InputShapeError, MistralError
 from mistral_conversations import models as m
-from mistral_conversations._convert import InputShapeError, converter, parse_input
+from mistral_conversations._convert import converter, parse_input
 
 MODEL_CLASSES: list[type[Any]] = [
     obj for name in m.__all__ if inspect.isclass(obj := getattr(m, name)) and attrs.has(obj)
@@ -72,9 +73,19 @@ def test_an_unknown_field_suggests_the_right_one() -> None:
     assert error.loc == ("inputs", 0)
     assert error.reason.startswith("unknown field 'rol' (did you mean 'role'? known fields: ")
     assert "content, prefix)" in error.reason
-    # The typo also leaves "role" missing; the unknown field is the problem to report.
-    assert str(error).endswith("(and 1 more problem)")
+    # The typo also leaves "role" missing; the unknown field is the problem to report
+    # first, and the message shows the other too.
+    assert str(error).startswith("inputs[0]: unknown field 'rol' (did you mean 'role'?")
+    assert str(error).endswith("; also inputs[0].role: required field is missing")
     assert (("inputs", 0, "role"), "required field is missing") in error.problems
+    assert isinstance(error, MistralError)
+
+
+def test_many_problems_show_three_and_count_the_rest() -> None:
+    error = InputShapeError(
+        ("a",), "first", tuple(((name,), "bad") for name in ("a", "b", "c", "d", "e"))
+    )
+    assert str(error) == "a: first; also a: bad; also b: bad (and 3 more problems)"
 
 
 def test_an_unknown_top_level_field() -> None:
@@ -481,3 +492,17 @@ def test_connector_secrets_stay_out_of_reprs() -> None:
 def test_message_output_event_text(content: object, text: str) -> None:
     event = m.MessageOutputEvent(id="m", content=content)  # type: ignore[arg-type]
     assert event.text == text
+
+
+def test_a_model_conversation_with_a_null_agent_id() -> None:
+    data = {
+        "object": "conversation",
+        "id": "conv_1",
+        "created_at": "2025-05-28T09:01:28Z",
+        "updated_at": "2025-05-28T09:01:28Z",
+        "model": "mistral-small-latest",
+        "agent_id": None,
+    }
+    conversation = converter.structure(data, m.Conversation)
+    assert isinstance(conversation, m.ModelConversation)
+    assert conversation.model == "mistral-small-latest"

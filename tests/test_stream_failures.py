@@ -31,6 +31,7 @@ from mistral_conversations.models import (
     ToolExecutionEntry,
     UnknownEvent,
 )
+from mistral_conversations.testing import LocalServer
 
 from .scripted import ScriptedServer
 
@@ -352,3 +353,54 @@ async def test_partial_tool_execution_and_handoff_without_done(
     assert (execution.arguments, execution.info, execution.completed_at) == ("print(1)", None, None)
     assert isinstance(handoff, AgentHandoffEntry)
     assert (handoff.next_agent_id, handoff.completed_at) == ("", None)
+
+
+async def test_a_failed_connect_keeps_its_error(api: AsyncClient, scripted: ScriptedServer) -> None:
+    scripted.reply(404, json.dumps({"message": "Conversation conv_x not found."}))
+    stream = api.append_stream("conv_x", inputs="hi")
+    with pytest.raises(NotFoundError):
+        await stream
+    with pytest.raises(NotFoundError):
+        await stream.response()
+    with pytest.raises(NotFoundError):
+        await stream.__anext__()
+    assert len(scripted.seen) == 1
+
+
+async def test_a_closed_stream_never_passes_for_a_complete_one(
+    local_server: LocalServer,
+) -> None:
+    local_server.stream_delay = 0.02
+    async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
+        async with client.start_stream(inputs="w " * 50, model="m") as stream:
+            await stream.__anext__()
+        with pytest.raises(StreamInterruptedError) as info:
+            await stream.response()
+    assert "closed before the response was complete" in str(info.value)
+    assert info.value.partial is not None
+
+
+async def test_closing_after_the_end_is_not_an_error(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    stream_reply(scripted, started(), delta("Hi"), done())
+    async with api.start_stream(inputs="hi", model="m") as stream:
+        events = [e async for e in stream]
+    assert len(events) == 3
+    assert (await stream.response()).output_text == "Hi"
+
+
+async def test_closing_the_client_wakes_a_reader(local_server: LocalServer) -> None:
+    local_server.stream_delay = 0.05
+    client = AsyncClient(local_server.api_key, base_url=local_server.base_url)
+    reading = asyncio.Event()
+
+    async def read() -> None:
+        async for _ in client.start_stream(inputs="w " * 200, model="m"):
+            reading.set()
+
+    task = asyncio.create_task(read())
+    await reading.wait()
+    await client.aclose()
+    with pytest.raises(StreamInterruptedError, match="the client was closed"):
+        await asyncio.wait_for(task, 2)

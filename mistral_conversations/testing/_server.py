@@ -17,7 +17,8 @@ from typing import Any, Concatenate, NoReturn, ParamSpec
 
 from aiohttp import web
 
-from .._convert import InputShapeError, parse_input
+from .._convert import parse_input
+from ..errors import InputShapeError
 from ..models import (
     AppendConversationRequest,
     ConversationRequest,
