@@ -14,7 +14,7 @@ from ._convert import converter, parse_input
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
 from ._timeout import Timeout
-from .errors import ConfigurationError, ResponseDecodeError
+from .errors import ConfigurationError, InputShapeError, ResponseDecodeError
 from .models import (
     AppendConversationRequest,
     CompletionArgs,
@@ -61,10 +61,17 @@ def _path_id(conversation_id: str) -> str:
     return quote(conversation_id, safe="")
 
 
-def _body(cls: type[Any], fields: dict[str, Any]) -> Any:
+def _body(cls: type[Any], fields: dict[str, Any]) -> bytes:
     """Check user arguments against a request model; return the JSON body to send."""
     request = parse_input({k: v for k, v in fields.items() if v is not None}, cls)
-    return converter.unstructure(request)
+    try:
+        return _json.dumps(converter.unstructure(request))
+    except TypeError as exc:  # orjson's JSONEncodeError: a free-form dict held a non-JSON value
+        raise InputShapeError(
+            (),
+            f"a value cannot be sent as JSON ({exc}); metadata, tool parameters and JSON "
+            "schemas may hold only str, int, float, bool, None, lists and dicts with str keys",
+        ) from None
 
 
 def _decode(answer: Answer, cls: Any) -> Any:
@@ -187,7 +194,7 @@ class AsyncClient:
         method: str,
         path: str,
         *,
-        body: Any = None,
+        body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         timeout: Timeout | float | None,
         retry: RetryPolicy | None,
@@ -206,7 +213,7 @@ class AsyncClient:
     def _stream(
         self,
         path: str,
-        body: Any,
+        body: bytes,
         *,
         timeout: Timeout | float | None,
         retry: RetryPolicy | None,

@@ -312,12 +312,14 @@ class RetryPolicy:
         else:
             delay = self.backoff(attempt, rng=rng)
         if self.max_elapsed is not None and elapsed + delay > self.max_elapsed:
-            return give_up(
-                GiveUp.ELAPSED,
-                f"gave up after {attempt} attempt{'s' if attempt > 1 else ''} in "
-                f"{elapsed:.1f}s: waiting {delay:.1f}s more would pass "
-                f"max_elapsed={self.max_elapsed:g}s",
-            )
+            attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+            if elapsed >= self.max_elapsed:  # e.g. one read timeout longer than max_elapsed
+                took = f"{'it' if attempt == 1 else 'they'} took {elapsed:.1f}s"
+                why = f"{attempts}: {took}, past max_elapsed={self.max_elapsed:g}s"
+            else:
+                why = f"{attempts} in {elapsed:.1f}s: waiting {delay:.1f}s more would pass "
+                why += f"max_elapsed={self.max_elapsed:g}s"
+            return give_up(GiveUp.ELAPSED, f"gave up after {why}")
         return Decision(delay=delay, retry_after=retry_after)
 
     def _may_resend(self, method: str) -> bool:

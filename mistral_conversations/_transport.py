@@ -216,7 +216,7 @@ class Transport:
         self,
         *,
         params: Mapping[str, str] | None,
-        body: Any,
+        body: bytes | None,
         timeout: Timeout | float | None,
         headers: Mapping[str, str] | None,
         streaming: bool,
@@ -232,7 +232,7 @@ class Transport:
         if streaming:
             extra["Accept"] = "text/event-stream"
         if body is not None:
-            kwargs["data"] = _json.dumps(body)
+            kwargs["data"] = body
             extra["Content-Type"] = "application/json"
         if extra:
             kwargs["headers"] = extra
@@ -244,7 +244,7 @@ class Transport:
         path: str,
         *,
         params: Mapping[str, str] | None = None,
-        body: Any = None,
+        body: bytes | None = None,
         timeout: Timeout | float | None = None,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy,
@@ -275,7 +275,7 @@ class Transport:
         method: str,
         path: str,
         *,
-        body: Any,
+        body: bytes | None,
         timeout: Timeout | float | None = None,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy,

@@ -18,6 +18,7 @@ from mistral_conversations import (
     BadRequestError,
     ConfigurationError,
     ConflictError,
+    InputShapeError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -296,3 +297,14 @@ async def test_stream_answered_with_json(api: AsyncClient, scripted: ScriptedSer
         await api.start_stream(inputs="hi", model="m")
     assert "answered with application/json instead of an event stream" in str(info.value)
     assert info.value.body == '{"conversation_id": "c"}'
+
+
+async def test_a_value_that_is_not_json_is_named_before_sending(
+    api: AsyncClient, scripted: ScriptedServer
+) -> None:
+    with pytest.raises(InputShapeError) as info:
+        await api.start(inputs="hi", model="m", metadata={"when": object()})
+    assert str(info.value).startswith("a value cannot be sent as JSON (")
+    assert "metadata, tool parameters and JSON schemas may hold only" in str(info.value)
+    assert isinstance(info.value, TypeError)
+    assert scripted.seen == []

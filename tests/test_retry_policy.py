@@ -519,3 +519,10 @@ def test_instant_policy_for_tests_never_waits() -> None:
         )
         assert decision.delay == 0.0
         assert decision.give_up is None
+
+
+def test_one_attempt_longer_than_max_elapsed_says_so() -> None:
+    policy = RetryPolicy(max_elapsed=60.0, jitter=False)
+    decision = policy.decide(method="GET", failure=Failure.TIMEOUT, attempt=1, elapsed=120.1)
+    assert decision.give_up is GiveUp.ELAPSED
+    assert decision.reason == ("gave up after 1 attempt: it took 120.1s, past max_elapsed=60s")
