@@ -9,6 +9,8 @@ import pytest
 from mistral_conversations import AsyncClient, RetryPolicy
 from mistral_conversations.testing import LocalServer
 
+from .scripted import ScriptedServer
+
 pytest_plugins = ["mistral_conversations.testing.pytest_plugin"]
 
 # Retries in tests run at once: no sleeping, no Retry-After honoured.
@@ -29,3 +31,12 @@ async def client(local_server: LocalServer) -> AsyncIterator[AsyncClient]:
         local_server.api_key, base_url=local_server.base_url, retry=FAST_RETRY
     ) as c:
         yield c
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedServer]:
+    """A scripted loopback server, for exact bytes the embedded server would not send."""
+    server = ScriptedServer()
+    await server.start()
+    yield server
+    await server.stop()

@@ -36,14 +36,6 @@ NO_RETRY = RetryPolicy.disabled()
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedServer]:
-    server = ScriptedServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def api(scripted: ScriptedServer) -> AsyncIterator[AsyncClient]:
     async with AsyncClient("sk-secret-key", base_url=scripted.base_url, retry=NO_RETRY) as c:
         yield c

@@ -94,14 +94,6 @@ RESPONSE: dict[str, Any] = {
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedServer]:
-    server = ScriptedServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def api(scripted: ScriptedServer) -> AsyncIterator[AsyncClient]:
     async with AsyncClient("k", base_url=scripted.base_url, retry=RetryPolicy.disabled()) as c:
         yield c

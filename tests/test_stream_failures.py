@@ -68,14 +68,6 @@ def done(prompt: int = 3, completion: int = 2) -> bytes:
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedServer]:
-    server = ScriptedServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def api(scripted: ScriptedServer) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(
         "k", base_url=scripted.base_url, retry=RetryPolicy.disabled(), timeout=Timeout(read=2)
