@@ -55,6 +55,16 @@ def _resolve_api_key(api_key: str | None) -> str:
     return key
 
 
+def _checked_policy(retry: RetryPolicy | None) -> RetryPolicy | None:
+    """A retry= argument, checked: the client's and every call's go through here."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(
+            f"retry must be a RetryPolicy or None, not {retry!r}; "
+            "e.g. RetryPolicy(max_attempts=2) or RetryPolicy.disabled()"
+        )
+    return retry
+
+
 def _path_id(conversation_id: str) -> str:
     if not isinstance(conversation_id, str) or not conversation_id:
         raise TypeError(f"conversation_id must be a non-empty str, not {conversation_id!r}")
@@ -136,23 +146,12 @@ class AsyncClient:
             headers=headers,
             max_connections=max_connections,
         )
-        self._retry = self._policy(retry, RetryPolicy())
+        self._retry = _checked_policy(retry) or RetryPolicy()
 
     @property
     def base_url(self) -> str:
         """The URL the client sends requests to."""
         return self._transport.base_url
-
-    def _policy(self, retry: RetryPolicy | None, default: RetryPolicy | None = None) -> RetryPolicy:
-        """The retry policy of a call: its own, else the client's (checked either way)."""
-        if retry is None:
-            return default if default is not None else self._retry
-        if not isinstance(retry, RetryPolicy):
-            raise TypeError(
-                f"retry must be a RetryPolicy or None, not {retry!r}; "
-                "e.g. RetryPolicy(max_attempts=2) or RetryPolicy.disabled()"
-            )
-        return retry
 
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={self.base_url!r}>"
@@ -207,7 +206,7 @@ class AsyncClient:
             body=body,
             timeout=timeout,
             headers=headers,
-            retry=self._policy(retry),
+            retry=_checked_policy(retry) or self._retry,
         )
 
     def _stream(
@@ -228,7 +227,7 @@ class AsyncClient:
                 body=body,
                 timeout=timeout,
                 headers=headers,
-                retry=self._policy(retry),
+                retry=_checked_policy(retry) or self._retry,
             )
 
         return AsyncEventStream(connect)

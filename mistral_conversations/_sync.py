@@ -322,9 +322,9 @@ class EventStream:
 
     def response(self) -> ConversationResponse:
         """Read the stream to its end and return the response its events add up to."""
-        for _ in self:
-            pass
-        return self._stream._acc.result()
+        # Events fetched but not yet iterated are already counted in the response.
+        self._batch = iter(())
+        return self._client._call(self._stream.response)
 
     def text_deltas(self) -> Iterator[str]:
         """Yield only the pieces of text of the answer, as they arrive (for UIs)."""

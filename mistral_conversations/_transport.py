@@ -296,16 +296,10 @@ class Transport:
                 response = await state.session.request(method, url, **kwargs)
                 progress.answered = True
                 if response.status >= 300:
-                    try:
-                        data = await response.read()
-                    finally:
-                        response.release()
+                    data = await _read_and_release(response)
                     raise status_error(response.status, response.headers, data)
                 if response.content_type != "text/event-stream":
-                    try:
-                        data = await response.read()
-                    finally:
-                        response.release()
+                    data = await _read_and_release(response)
                     raise ResponseDecodeError(
                         f"A stream was asked for, but the server answered with "
                         f"{response.content_type or 'no content type'} instead of an event "
@@ -371,6 +365,14 @@ class Transport:
                 # A session lives on the loop that made it; ask that loop to close it.
                 asyncio.run_coroutine_threadsafe(state.close(), state_loop)
         self._states.clear()
+
+
+async def _read_and_release(response: aiohttp.ClientResponse) -> bytes:
+    """Read an answer that is not the stream asked for, and give its connection back."""
+    try:
+        return await response.read()
+    finally:
+        response.release()
 
 
 def _os_reason(error: OSError) -> str:
