@@ -10,17 +10,24 @@ regular expression that takes the common block ``event: E\ndata: D\n\n`` in one 
 and any other line alone. Only the unterminated last line of a chunk is carried over, as
 a list of pieces joined once, with the next chunk that ends it. Carriage returns cost an
 extra pass, only over the chunks that hold one.
+
+Memory is bounded by what events need: comment lines are never kept (one that has not
+ended yet is remembered as a flag, not as text), and with ``max_event_size`` an event
+that grows past it raises :class:`EventTooLarge` as soon as it does, before more of it
+is joined or kept.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import itertools
 import re
 import sys
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+__all__ = ["EventTooLarge", "SSEDecoder", "ServerSentEvent"]
 
 
 class ServerSentEvent(NamedTuple):
@@ -54,8 +61,57 @@ if sys.version_info >= (3, 11):
     _scan = re.compile(rf"(?>{_COMMON_BLOCK})\n|{_ANY_LINE}").findall
 else:  # pragma: no cover
     _scan = re.compile(rf"{_COMMON_BLOCK}\n|{_ANY_LINE}").findall
+# The same 5-tuples, every line alone: used for text in which an event may outgrow
+# max_event_size, since a common block taken whole would go by unmeasured.
+_scan_lines = re.compile(r"()()()()(.*)\n").findall
+# Finds the "\n" before the first line that is not a comment (a blank line is not one).
+_line_not_comment = re.compile(r"\n[^:]").search
 _utf8_decode = codecs.utf_8_decode
 _tuple_new = tuple.__new__
+
+_EXCERPT_CHARS = 200
+# Of a long block, pending keeps the lines that start within its first this many
+# characters: enough to show, without a second copy of a large event.
+_PENDING_CHARS = 1024
+
+
+class EventTooLarge(ValueError):
+    """An event of the stream grew past the decoder's ``max_event_size``.
+
+    ``limit`` is that maximum, in characters; ``size`` is the size the event had reached
+    when this was noticed (more than ``limit``: its non-comment lines so far, line ends
+    included, and the start of the line not ended yet); ``excerpt`` is its first 200
+    characters at most. ``events`` holds the events that the same :meth:`SSEDecoder.feed`
+    call completed before it, which it could not return. The decoder is closed.
+    """
+
+    def __init__(
+        self, limit: int, size: int, excerpt: str, events: list[ServerSentEvent] | None = None
+    ) -> None:
+        super().__init__(f"an event exceeded {limit:,} characters (max_event_size) before it ended")
+        self.limit = limit
+        self.size = size
+        self.excerpt = excerpt
+        self.events: list[ServerSentEvent] = events if events is not None else []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default would call __init__ with the message alone.
+        return type(self), (self.limit, self.size, self.excerpt, self.events)
+
+
+def _first_chars(pieces: Iterable[str], count: int) -> str:
+    """The first ``count`` characters of the pieces joined, without joining them all."""
+    out: list[str] = []
+    for piece in pieces:
+        out.append(piece[:count])
+        count -= len(piece)
+        if count <= 0:
+            break
+    return "".join(out)
+
+
+def _with_line_ends(lines: list[str]) -> Iterable[str]:
+    return itertools.chain.from_iterable(zip(lines, itertools.repeat("\n")))
 
 
 class SSEDecoder:
@@ -65,6 +121,11 @@ class SSEDecoder:
     stream. A block that the stream did not terminate with a blank line is discarded, as
     the standard requires; :attr:`pending` then tells what was left, so that the caller
     can report a truncated stream.
+
+    ``max_event_size`` (characters, ``None`` for no limit) bounds the event being read:
+    its non-comment lines, line ends included, and the line not ended yet. Past it,
+    :meth:`feed` raises :class:`EventTooLarge` and the decoder is closed. Comments never
+    count, nor are they kept: a stream of keep-alive comments costs no memory.
     """
 
     __slots__ = (
@@ -73,24 +134,39 @@ class SSEDecoder:
         "_closed",
         "_data",
         "_event_type",
+        "_in_comment",
         "_last_id",
+        "_limit",
+        "_max_event_size",
         "_retry",
+        "_size",
         "_skip_lf",
         "_tail",
+        "_tail_size",
         "_undecoded",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_size: int | None = None) -> None:
+        if max_event_size is not None and max_event_size < 1:
+            raise ValueError(f"max_event_size must be at least 1 or None, not {max_event_size}")
+        self._max_event_size = max_event_size
+        # An int either way, so that the checks compare ints only.
+        self._limit = sys.maxsize if max_event_size is None else max_event_size
         # The bytes of a UTF-8 sequence that the last chunk left incomplete (at most 3).
         self._undecoded = b""
         self._bom_checked = False
         self._closed = False
         # A chunk ended with "\r": a "\n" at the start of the next text is part of that CRLF.
         self._skip_lf = False
-        # The current line, not yet ended, in the pieces it arrived in.
+        # The current line, not yet ended, in the pieces it arrived in, and their length;
+        # empty if that line is a comment, which only _in_comment remembers.
         self._tail: list[str] = []
-        # The complete lines of the current block (since the last blank line).
+        self._tail_size = 0
+        self._in_comment = False
+        # The first complete non-comment lines of the current block (see _PENDING_CHARS),
+        # and the size of all of them, line ends included.
         self._block: list[str] = []
+        self._size = 0
         # The block's fields so far ("" event type means "message").
         self._data: list[str] = []
         self._event_type = ""
@@ -99,16 +175,25 @@ class SSEDecoder:
         self._last_id: str | None = None
 
     @property
+    def max_event_size(self) -> int | None:
+        """The most characters an event may have, ``None`` if unlimited."""
+        return self._max_event_size
+
+    @property
     def pending(self) -> str:
         """Text received but not yet part of a dispatched event.
 
         That is the lines since the last blank line (line ends shown as ``"\\n"``, comment
         lines left out since they never belong to an event), then the unterminated last
-        line if any. Empty when the stream stopped right after a complete block.
+        line if any. Empty when the stream stopped right after a complete block. Of a
+        block longer than 1,024 characters only the first lines are kept: then this is
+        the start of that text, at least 1,024 characters of it. After
+        :class:`EventTooLarge` it is the excerpt of the event that was too large.
         """
-        lines = [line + "\n" for line in self._block if not line.startswith(":")]
-        lines.extend(self._tail)
-        return "".join(lines)
+        text = "".join([line + "\n" for line in self._block])
+        if len(text) < self._size:
+            return text
+        return text + "".join(self._tail)
 
     @property
     def last_event_id(self) -> str | None:
@@ -116,9 +201,12 @@ class SSEDecoder:
         return self._last_id
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Decode the next chunk of the stream and return the events it completed."""
+        """Decode the next chunk of the stream and return the events it completed.
+
+        Raises :class:`EventTooLarge` if an event grows past ``max_event_size``.
+        """
         if self._closed:
-            raise RuntimeError("SSEDecoder.feed() called after close()")
+            raise RuntimeError("SSEDecoder.feed() called after close() or EventTooLarge")
         if self._undecoded:
             chunk = self._undecoded + chunk
         # The codec's incremental mode: an incomplete sequence at the end waits for more.
@@ -143,16 +231,49 @@ class SSEDecoder:
             self._skip_lf = text[-1] == "\r"
             text = text.replace("\r\n", "\n").replace("\r", "\n")
 
+        limit = self._limit
+        size = self._size
         end = text.rfind("\n") + 1
         if not end:
-            self._tail.append(text)
+            # The text only extends the unterminated line.
+            if self._in_comment:
+                return []
+            tail = self._tail
+            if not tail and text[0] == ":":
+                self._in_comment = True
+                return []
+            tail.append(text)
+            self._tail_size += len(text)
+            if size + self._tail_size > limit:
+                raise self._too_large(size + self._tail_size, [], self._block, tail)
             return []
-        if self._tail:
+        start = 0
+        if self._in_comment:
+            # The comment ends in this text: skip it, nothing of it was kept.
+            self._in_comment = False
+            start = text.find("\n") + 1
+        elif self._tail:
+            tail = self._tail
+            if size + self._tail_size + end > limit:
+                # Measured before the join, which could be the last straw.
+                first = text.find("\n") + 1
+                if size + self._tail_size + first > limit:
+                    pieces = [*tail, text[: min(first, _EXCERPT_CHARS)]]
+                    raise self._too_large(size + self._tail_size + first, [], self._block, pieces)
             # The line begun in earlier chunks ends in this one: join its pieces, once.
-            self._tail.append(text)
-            text = "".join(self._tail)
-            end = text.rfind("\n") + 1
-        self._tail = [text[end:]] if end < len(text) else []
+            tail.append(text)
+            text = "".join(tail)
+            end += self._tail_size
+
+        if start < end and text[start] == ":":
+            # The text starts with comments, perhaps nothing else (keep-alives): skip them
+            # at C speed, since the loop below spends ~0.5 us on each line. Every "\n" but
+            # the last one is followed by a line; all are comments if all follow a ":".
+            if text.count("\n", start, end) == text.count("\n:", start, end) + 1:
+                start = end
+            else:
+                found = _line_not_comment(text, start, end)
+                start = found.start() + 1 if found else end
 
         events: list[ServerSentEvent] = []
         emit = events.append
@@ -163,7 +284,10 @@ class SSEDecoder:
         retry = self._retry
         last_id = self._last_id
         block = self._block
-        for event_field, has_event, data_field, is_block, line in _scan(text, 0, end):
+        # Unless an event could outgrow the limit in this text, no line needs measuring:
+        # every common block is taken whole, and only the other lines are counted.
+        scan = _scan if size + end - start <= limit else _scan_lines
+        for event_field, has_event, data_field, is_block, line in scan(text, start, end):
             if is_block:
                 # "[event: E\n]data: D\n\n": the same as those lines one by one.
                 if has_event:
@@ -175,19 +299,27 @@ class SSEDecoder:
                 emit(new(sse, (event_type or "message", data_field, last_id, retry)))
                 event_type = ""
                 retry = None
-                if block:
+                if size:
                     block = []
+                    size = 0
             elif not line:
                 if data:
                     emit(new(sse, (event_type or "message", "\n".join(data), last_id, retry)))
                     data = []
                 event_type = ""
                 retry = None
-                if block:
+                if size:
                     block = []
+                    size = 0
             else:
-                block.append(line)
                 name, colon, value = line.partition(":")
+                if not name:
+                    continue  # a comment: neither kept nor counted
+                if size < _PENDING_CHARS:
+                    block.append(line)
+                size += len(line) + 1
+                if size > limit:
+                    raise self._too_large(size, events, block, ())
                 if colon and value[:1] == " ":
                     value = value[1:]
                 if name == "data":
@@ -201,14 +333,43 @@ class SSEDecoder:
                     # Past 4300 digits int() refuses; such a delay is ignored.
                     with contextlib.suppress(ValueError):
                         retry = int(value)
-                # Any other field, and comments (an empty field name), are ignored.
+                # Any other field is ignored.
 
         self._data = data
         self._event_type = event_type
         self._retry = retry
         self._last_id = last_id
         self._block = block
+        self._size = size
+        if end == len(text):
+            self._tail = []
+            self._tail_size = 0
+        elif text[end] == ":":
+            self._tail = []
+            self._tail_size = 0
+            self._in_comment = True
+        else:
+            rest = text[end:]
+            self._tail = [rest]
+            self._tail_size = len(rest)
+            if size + len(rest) > limit:
+                raise self._too_large(size + len(rest), events, block, (rest,))
         return events
+
+    def _too_large(
+        self, size: int, events: list[ServerSentEvent], block: list[str], rest: Iterable[str]
+    ) -> EventTooLarge:
+        """Close the decoder, letting go of the event's text; the error to raise."""
+        excerpt = _first_chars(itertools.chain(_with_line_ends(block), rest), _EXCERPT_CHARS)
+        self._closed = True
+        self._undecoded = b""
+        self._data = []
+        self._block = []
+        self._size = 0
+        self._tail = [excerpt]
+        self._tail_size = len(excerpt)
+        self._in_comment = False
+        return EventTooLarge(self._limit, size, excerpt, events)
 
     def close(self) -> list[ServerSentEvent]:
         """End the stream.
@@ -221,6 +382,7 @@ class SSEDecoder:
             # What an incomplete UTF-8 sequence at the very end becomes: U+FFFD, never a
             # line end nor a BOM, so it only extends the unterminated line.
             if self._undecoded:
-                self._tail.append(_utf8_decode(self._undecoded, "replace", True)[0])
+                if not self._in_comment:
+                    self._tail.append(_utf8_decode(self._undecoded, "replace", True)[0])
                 self._undecoded = b""
         return []

@@ -2,12 +2,19 @@
 
 Literal byte inputs with exact expected events, then properties: any split of a stream
 into chunks decodes like the whole, a generated stream decodes to the events it was
-generated from, and arbitrary bytes decode as a line-by-line reading of the standard does.
+generated from, and arbitrary bytes decode as a line-by-line reading of the standard does,
+with or without a ``max_event_size``. Last, the memory a flood of comments or an endless
+line costs, measured in a child process.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
+import pickle
 import re
+import subprocess
+import sys
 from collections.abc import Iterable
 
 import pytest
@@ -15,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mistral_conversations import _sse
-from mistral_conversations._sse import ServerSentEvent, SSEDecoder
+from mistral_conversations._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 
 # What sys.version_info < (3, 11) uses: no atomic group. Same results, more backtracking.
 _PLAIN_SCAN = re.compile(rf"{_sse._COMMON_BLOCK}\n|{_sse._ANY_LINE}").findall
@@ -35,13 +42,35 @@ def ev(
     return ServerSentEvent(event=event, data=data, id=id, retry=retry)
 
 
-def feed_chunks(chunks: Iterable[bytes]) -> tuple[list[ServerSentEvent], SSEDecoder]:
-    decoder = SSEDecoder()
+def feed_chunks(
+    chunks: Iterable[bytes], max_event_size: int | None = None
+) -> tuple[list[ServerSentEvent], SSEDecoder]:
+    decoder = SSEDecoder(max_event_size=max_event_size)
     events: list[ServerSentEvent] = []
     for chunk in chunks:
         events += decoder.feed(chunk)
     events += decoder.close()
     return events, decoder
+
+
+def feed_until_too_large(
+    chunks: Iterable[bytes], max_event_size: int
+) -> tuple[list[ServerSentEvent], EventTooLarge | None, SSEDecoder]:
+    """Feed the chunks; return every event decoded (those the error carries too) and the
+    EventTooLarge that stopped the decoder, if one did."""
+    decoder = SSEDecoder(max_event_size=max_event_size)
+    events: list[ServerSentEvent] = []
+    try:
+        for chunk in chunks:
+            events += decoder.feed(chunk)
+        events += decoder.close()
+    except EventTooLarge as exc:
+        return events + exc.events, exc, decoder
+    return events, None, decoder
+
+
+def bytewise(raw: bytes) -> list[bytes]:
+    return [raw[i : i + 1] for i in range(len(raw))]
 
 
 def decode(raw: bytes) -> list[ServerSentEvent]:
@@ -336,6 +365,244 @@ def test_long_line_in_small_chunks() -> None:
     assert decoder.pending == ""
 
 
+# -- comments -------------------------------------------------------------------------
+
+
+def test_comment_split_across_many_chunks_is_still_a_comment() -> None:
+    pieces = [b": ke", b"ep", b"-alive da", b"ta: no\n", b":", b"x" * 10, b"\ndata: y\n\n"]
+    for chunks in (pieces, bytewise(b"".join(pieces))):
+        events, decoder = feed_chunks(chunks)
+        assert events == [ev("y")]
+        assert decoder.pending == ""
+
+
+def test_unterminated_comment_is_not_pending() -> None:
+    _, decoder = feed_chunks([b"data: a\n\n: keep-al", b"ive"])
+    assert decoder.pending == ""
+    _, decoder = feed_chunks([b"data: a\n: keep-al", b"ive"])
+    assert decoder.pending == "data: a\n"
+
+
+def test_comment_floods_between_and_inside_blocks() -> None:
+    pings = b": ping\n" * 3000
+    raw = pings + b"event: e\n" + pings + b"data: 1\n" + pings + b"\n" + pings + b"data: 2\n\n"
+    for size in (len(raw), 4096, 7, 1):
+        events, decoder = feed_chunks(raw[i : i + size] for i in range(0, len(raw), size))
+        assert events == [ev("1", "e"), ev("2")]
+        assert decoder.pending == ""
+
+
+# -- max_event_size ---------------------------------------------------------------------
+
+
+def too_large(chunks: Iterable[bytes], max_event_size: int) -> EventTooLarge:
+    """The EventTooLarge that feeding these chunks raises."""
+    _, error, _ = feed_until_too_large(chunks, max_event_size)
+    assert error is not None, "no EventTooLarge"
+    return error
+
+
+@pytest.mark.parametrize("value", ["x" * 50, "é" * 50, "😀" * 50])
+def test_limit_trips_one_character_past_it_not_at_it(value: str) -> None:
+    """Characters count, not bytes; the event's text is its lines with their line ends."""
+    raw = f"event: e\ndata: {value}\n\n".encode()
+    size = len(f"event: e\ndata: {value}\n")
+    for chunks in ([raw], bytewise(raw)):
+        events, error, _ = feed_until_too_large(chunks, size)
+        assert (events, error) == ([ev(value, "e")], None)
+        error = too_large(chunks, size - 1)
+        assert (error.limit, error.size) == (size - 1, size)
+
+
+def test_unterminated_line_trips_the_limit_one_character_past_it() -> None:
+    raw = b"data: " + b"x" * 50
+    for chunks in ([raw], bytewise(raw)):
+        events, error, decoder = feed_until_too_large(chunks, len(raw))
+        assert (events, error, decoder.pending) == ([], None, raw.decode())
+        assert too_large(chunks, len(raw) - 1).size == len(raw)
+
+
+def test_endless_line_trips_the_limit_as_soon_as_it_passes_it() -> None:
+    limit = 50_000
+    fed = [b"data: "]
+
+    def endless_line() -> Iterable[bytes]:
+        yield fed[0]
+        for _ in range(10_000):  # 970,000 characters, had it not stopped
+            fed.append(b"x" * 97)
+            yield fed[-1]
+
+    error = too_large(endless_line(), limit)
+    size = len(b"".join(fed))
+    assert error.size == size > limit >= size - 97  # the first chunk past the limit
+    assert (error.limit, error.events) == (limit, [])
+    assert error.excerpt == "data: " + "x" * 194
+    assert str(error) == "an event exceeded 50,000 characters (max_event_size) before it ended"
+
+
+def test_many_short_data_lines_trip_the_limit() -> None:
+    raw = b"data: 12345\n" * 1000 + b"\n"
+    error = too_large([raw], 5000)
+    assert error.size == 12 * 417  # the first line past 5,000 characters
+    assert error.excerpt == ("data: 12345\n" * 17)[:200]
+    for size in (7, 4096):
+        error = too_large((raw[i : i + size] for i in range(0, len(raw), size)), 5000)
+        assert 5000 < error.size <= 12 * 417
+        assert error.excerpt == ("data: 12345\n" * 17)[:200]
+
+
+def test_block_spread_across_chunks_trips_the_limit() -> None:
+    decoder = SSEDecoder(max_event_size=100)
+    assert decoder.feed(b"data: first\n\nevent: big\n") == [ev("first")]
+    assert decoder.feed(b": a comment, not counted\nid: 7\ndata: " + b"y" * 40 + b"\n") == []
+    with pytest.raises(EventTooLarge) as caught:
+        decoder.feed(b"data: " + b"z" * 40 + b"\n\ndata: after\n\n")
+    text = "event: big\nid: 7\ndata: " + "y" * 40 + "\ndata: " + "z" * 40 + "\n"
+    assert (caught.value.size, caught.value.excerpt) == (len(text), text)
+
+
+def test_events_before_the_large_one_in_the_same_chunk_are_on_the_error() -> None:
+    decoder = SSEDecoder(max_event_size=100)
+    assert decoder.feed(b"data: 1\n\n") == [ev("1")]
+    with pytest.raises(EventTooLarge) as caught:
+        decoder.feed(b"data: 2\n\nevent: e\ndata: 3\n\ndata: " + b"z" * 300)
+    error = caught.value
+    assert error.events == [ev("2"), ev("3", "e")]
+    assert error.excerpt == "data: " + "z" * 194
+    assert error.size == 306
+    # The same when the large event's lines have ended.
+    raw = b"data: 2\n\nevent: e\ndata: 3\n\ndata: " + b"z" * 300 + b"\n\ndata: 4\n\n"
+    error = too_large([raw], 100)
+    assert (error.events, error.size) == ([ev("2"), ev("3", "e")], 307)  # the whole line
+
+
+def test_decoder_is_closed_after_event_too_large() -> None:
+    decoder = SSEDecoder(max_event_size=10)
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"data: 0123456789")
+    assert decoder.pending == "data: 0123456789"  # the excerpt
+    with pytest.raises(RuntimeError, match="after close"):
+        decoder.feed(b"\n\n")
+    assert decoder.close() == []
+
+
+def test_events_under_the_limit_pass_unchanged() -> None:
+    blocks = [
+        'event: conversation.response.started\ndata: {"type": "x"}\n',
+        "retry: 3000\nid: 1\ndata: é😀\n",
+        ": keep-alive\n",
+        "event: message.output.delta\ndata: " + "t" * 300 + "\n",
+        "data: a\ndata: b\ndata:\n",
+    ]
+    raw = "".join(block + "\n" for block in blocks * 50).encode()
+    largest = max(len(block) for block in blocks)
+    expected, _ = feed_chunks([raw])
+    assert len(expected) == 200
+    for size in (1, 97, len(raw)):
+        chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+        events, error, decoder = feed_until_too_large(chunks, largest)
+        assert (events, error, decoder.pending) == (expected, None, "")
+
+
+def test_comments_never_count_toward_the_limit() -> None:
+    comment = b": " + b"c" * 10_000 + b"\n"
+    raw = comment + b"data: x\n" + comment * 3 + b"\n" + comment + b": unterminated" * 1000
+    for chunks in ([raw], [raw[i : i + 1000] for i in range(0, len(raw), 1000)]):
+        events, error, decoder = feed_until_too_large(chunks, len("data: x\n"))
+        assert (events, error, decoder.pending) == ([ev("x")], None, "")
+
+
+def test_a_flood_of_comments_passes_a_small_limit() -> None:
+    decoder = SSEDecoder(max_event_size=8)
+    for _ in range(1000):  # 7 MB of keep-alives, no blank line
+        assert decoder.feed(b": ping\n" * 1000) == []
+    assert decoder.feed(b":") == []
+    for _ in range(1000):  # one comment of 4 MB, not ended yet
+        assert decoder.feed(b"p" * 4096) == []
+    assert decoder.pending == ""
+    assert decoder.feed(b"\ndata: x\n\n") == [ev("x")]
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_max_event_size_must_be_positive(value: int) -> None:
+    with pytest.raises(ValueError, match="max_event_size"):
+        SSEDecoder(max_event_size=value)
+
+
+def test_event_too_large_pickles() -> None:
+    error = too_large([b"data: 1\n\ndata: 22222"], 8)
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, EventTooLarge)
+    assert isinstance(copy, ValueError)
+    assert (copy.limit, copy.size, copy.excerpt, copy.events) == (8, 11, "data: 22222", [ev("1")])
+    assert str(copy) == str(error)
+
+
+def test_pending_of_a_long_block_is_its_start() -> None:
+    """What pending keeps of an unfinished block is bounded; its start is what is shown."""
+    text = "data: 123456789\n" * 10_000 + "data: the last, incomplete line"
+    _, decoder = feed_chunks([text.encode()])
+    pending = decoder.pending
+    assert text.startswith(pending)
+    assert 1024 <= len(pending) < 2048
+
+
+# A child process feeds 200 MB and prints how much its peak RSS grew meanwhile (KiB).
+_RSS_CHILD = """
+import resource, sys
+from mistral_conversations._sse import EventTooLarge, SSEDecoder
+
+def peak_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+CHUNK, TOTAL = 64 * 1024, 200 * 2**20
+if sys.argv[1] == "comments":
+    stream = b": ping\\n" * CHUNK  # 7 chunks' worth; the stream repeats it
+    chunks = [stream[i : i + CHUNK] for i in range(0, len(stream), CHUNK)]
+    decoder = SSEDecoder()
+elif sys.argv[1] == "one_comment":
+    chunks = [b"c" * CHUNK]
+    decoder = SSEDecoder()
+    decoder.feed(b": ")
+else:
+    chunks = [b"x" * CHUNK]
+    decoder = SSEDecoder(max_event_size=16 * 2**20)
+    decoder.feed(b"data: ")
+before = peak_kib()
+fed = 0
+try:
+    while fed < TOTAL:
+        decoder.feed(chunks[fed // CHUNK % len(chunks)])
+        fed += CHUNK
+    events = decoder.feed(b"\\n\\ndata: still decoding\\n\\n")
+except EventTooLarge as error:
+    events = [error.size]
+print(peak_kib() - before, fed, events)
+"""
+
+
+@pytest.mark.parametrize("what", ["comments", "one_comment", "endless_line"])
+def test_memory_stays_flat_under_200_mb(what: str, scanner: str) -> None:
+    """200 MB of keep-alive comments (lines, or one line not ended), or of one endless
+    data line under a 16 MiB limit, grow the peak RSS by far less than that."""
+    if scanner == "plain":
+        pytest.skip("the child process uses the scanner of its own Python")
+    run = subprocess.run(
+        [sys.executable, "-c", _RSS_CHILD, what],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    growth_kib, fed, events = run.stdout.split(maxsplit=2)
+    if what != "endless_line":
+        assert (int(fed), events.strip()) == (200 * 2**20, repr([ev("still decoding")]))
+    else:
+        limit = 16 * 2**20
+        assert limit < json.loads(events)[0] <= limit + 64 * 1024 + 6
+    assert int(growth_kib) < 80 * 1024
+
+
 # -- properties -------------------------------------------------------------------------
 
 _LINE_ENDS = st.sampled_from(["\n", "\r", "\r\n"])
@@ -422,13 +689,31 @@ def test_any_split_of_a_generated_stream_gives_its_events(
     split, decoder = feed_chunks(chunks)
     assert split == expected
     assert decoder.pending == ""
+    # A limit no event reaches changes nothing.
+    limited, decoder = feed_chunks(chunks, max_event_size=len(raw) + 1)
+    assert limited == expected
+    assert decoder.pending == ""
 
 
-def _reference(raw: bytes) -> tuple[list[ServerSentEvent], str]:
-    """The standard's algorithm, line by line, on the whole stream: events and pending."""
+def _reference(
+    raw: bytes, limit: int | None = None
+) -> tuple[list[ServerSentEvent], str, str | None]:
+    """The standard's algorithm, line by line, on the whole stream.
+
+    Returns the events and what is pending at the end; with a limit, the events before
+    the first block whose text (its non-comment lines with their line ends, and at the
+    end of the stream the unterminated line) outgrows it, and that block's text.
+    """
     text = raw.decode("utf-8", "replace")
     text = text.removeprefix("\ufeff")
+    # An incomplete UTF-8 sequence at the very end is decoded by close(), which never
+    # raises: it is not part of the size.
+    unfinished = len(text) - len(
+        codecs.utf_8_decode(raw, "replace", False)[0].removeprefix("\ufeff")
+    )
     *lines, tail = re.split(r"\r\n|\r|\n", text)
+    if tail.startswith(":"):
+        tail = ""  # an unterminated comment is no more pending than an ended one
     events: list[ServerSentEvent] = []
     data: list[str] = []
     event = ""
@@ -437,6 +722,8 @@ def _reference(raw: bytes) -> tuple[list[ServerSentEvent], str]:
     block: list[str] = []
     for line in lines:
         if not line:
+            if limit is not None and len("".join(block)) > limit:
+                return events, "", "".join(block)
             if data:
                 events.append(ev("\n".join(data), event or "message", last_id or None, retry))
             data, event, retry, block = [], "", None, []
@@ -454,7 +741,10 @@ def _reference(raw: bytes) -> tuple[list[ServerSentEvent], str]:
             last_id = value
         elif name == "retry" and re.fullmatch("[0-9]+", value):
             retry = int(value)
-    return events, "".join(block) + tail
+    pending = "".join(block) + tail
+    if limit is not None and len(pending) - unfinished > limit:
+        return events, "", pending
+    return events, pending, None
 
 
 _PIECES = [
@@ -481,16 +771,44 @@ _PIECES = [
     b"\x0b",
     b"data: ",
     b"event: e\ndata: d\n\n",
+    b"0123456789abcdef",
 ]
 
 
 @_PROPERTY
 @given(st.data(), st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join))
 def test_arbitrary_bytes_decode_as_the_standard_reads_them(data: st.DataObject, raw: bytes) -> None:
-    expected_events, expected_pending = _reference(raw)
+    expected_events, expected_pending, _ = _reference(raw)
     whole, decoder = feed_chunks([raw])
     assert whole == expected_events
     assert decoder.pending == expected_pending
     split, decoder = feed_chunks(_split(data, raw))
     assert split == expected_events
     assert decoder.pending == expected_pending
+
+
+@_PROPERTY
+@given(
+    st.data(),
+    st.lists(st.sampled_from(_PIECES), max_size=40).map(b"".join),
+    st.integers(1, 80),
+)
+def test_max_event_size_stops_at_the_first_event_past_it_however_split(
+    data: st.DataObject, raw: bytes, limit: int
+) -> None:
+    """Whatever the split, the same events come out, and the error (if any) names the
+    first block that outgrew the limit: its start, and a size past the limit."""
+    expected_events, expected_pending, too_large = _reference(raw, limit)
+    for chunks in ([raw], _split(data, raw)):
+        events, error, decoder = feed_until_too_large(chunks, limit)
+        assert events == expected_events
+        if too_large is None:
+            assert error is None
+            assert decoder.pending == expected_pending
+        else:
+            assert error is not None
+            assert error.limit == limit < error.size <= len(too_large)
+            assert error.excerpt == too_large[: min(200, error.size)]
+            assert decoder.pending == error.excerpt
+            with pytest.raises(RuntimeError):
+                decoder.feed(b"\n")
