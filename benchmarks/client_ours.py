@@ -1,7 +1,8 @@
 """Our client: AsyncClient for the async scenarios, Client for the blocking ones.
 
 Events are decoded into the library's attrs models (as any user gets them); the text is
-verified by joining the ``MessageOutputEvent`` deltas.
+verified by joining the ``MessageOutputEvent`` deltas, or (``long_answer``) taken from the
+``ConversationResponse`` that ``response()`` adds up.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class OursClient:
     async def start(self, model: str) -> str:
         """One non-streaming start; returns the answer's text."""
         response = await self.client.start(inputs=INPUTS, model=model)
+        return response.output_text
+
+    async def long_answer(self, model: str) -> str:
+        """One streamed start read to its end by ``response()``; returns the answer's text."""
+        response = await self.client.start_stream(inputs=INPUTS, model=model).response()
         return response.output_text
 
     async def stream(self, model: str) -> tuple[int, str]:

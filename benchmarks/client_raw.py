@@ -1,7 +1,9 @@
 """The floor: hand-written clients with no models, just HTTP and JSON into dicts.
 
 Async: aiohttp, a minimal SSE split (on blank lines, then the ``data:`` line of each
-block) and one ``orjson.loads`` per event; ``start`` is a plain POST and ``orjson.loads``.
+block) and one ``orjson.loads`` per event; ``start`` is a plain POST and ``orjson.loads``;
+``long_answer`` reads a stream of text-chunk deltas and joins their text (the floor of
+``response()``: no response is built).
 Blocking: the same over the standard library's ``http.client`` (aiohttp has no blocking
 API), one kept-alive connection.
 
@@ -70,6 +72,21 @@ class _SSE:
         self.events += len(blocks)
 
 
+class _ChunkSSE(_SSE):
+    """The same, for deltas whose content is a text chunk: its text is taken."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> None:
+        *blocks, self.rest = (self.rest + chunk).split(b"\n\n")
+        parts = self.parts
+        for block in blocks:
+            data = loads(block[block.index(b"data: ") + 6 :])
+            if data["type"] == "message.output.delta":
+                parts.append(data["content"]["text"])
+        self.events += len(blocks)
+
+
 class RawClient:
     """aiohttp + orjson, by hand."""
 
@@ -103,15 +120,23 @@ class RawClient:
 
     async def stream(self, model: str) -> tuple[int, str]:
         """One streamed start; returns (events received, text of the deltas joined)."""
+        sse = await self._read_stream(model, _SSE())
+        return sse.events, "".join(sse.parts)
+
+    async def long_answer(self, model: str) -> str:
+        """The floor of ``response()``: the text chunks' text joined, no response built."""
+        sse = await self._read_stream(model, _ChunkSSE())
+        return "".join(sse.parts)
+
+    async def _read_stream(self, model: str, sse: _SSE) -> _SSE:
         assert self.session is not None
         body = dumps({"inputs": INPUTS, "model": model, "stream": True})
-        sse = _SSE()
         async with self.session.post(self.url, data=body, headers=_STREAM_HEADERS) as response:
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}")
             async for chunk in response.content.iter_any():
                 sse.feed(chunk)
-        return sse.events, "".join(sse.parts)
+        return sse
 
 
 class RawBlockingClient:

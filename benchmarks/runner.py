@@ -11,6 +11,8 @@ the exact text, or the run fails (exit status 1).
     python -m benchmarks --rounds 3 --only stream_single,start_c1 --clients ours,raw
 
 The import time and the peak RSS are measured in fresh interpreters, outside the rounds.
+The long-answer pair (``long_answer``, ``long_answer_2x``) runs for ours and raw only (the
+official SDK adds no response up from a stream).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .server import START_TOKENS, BenchServer, expected_text, model_for
+from .server import START_TOKENS, BenchServer, chunk_model_for, expected_text, model_for
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 CLIENT_NAMES = ("ours", "official", "raw")
@@ -51,6 +53,7 @@ class AsyncBenchClient(Protocol):
     async def __aexit__(self, *exc_info: Any) -> None: ...
     async def start(self, model: str) -> str: ...
     async def stream(self, model: str) -> tuple[int, str]: ...
+    async def long_answer(self, model: str) -> str: ...  # ours and raw only
 
 
 class BlockingBenchClient(Protocol):
@@ -78,6 +81,7 @@ class Sizes:
     import_repeats: int = 7
     rss_streams: int = 32
     rss_events_each: int = 2_000
+    long_events: int = 40_000  # long_answer; long_answer_2x has twice as many
 
 
 FULL = Sizes()
@@ -93,6 +97,7 @@ QUICK = Sizes(
     import_repeats=3,
     rss_streams=4,
     rss_events_each=200,
+    long_events=2_000,
 )
 
 
@@ -114,6 +119,7 @@ class Scenario:
     description: str
     kind: str  # "async", "blocking" or "process"
     run: Callable[..., Any]
+    clients: tuple[str, ...] = CLIENT_NAMES  # those it measures, of those chosen
 
 
 @dataclass
@@ -203,6 +209,14 @@ async def start_scenario(
     with timed(url) as t:
         received = await run_starts(client, total, concurrency)
     return Sample(total / t[0], total, received, t[1])
+
+
+async def long_answer_scenario(client: AsyncBenchClient, url: str, events: int) -> Sample:
+    """Seconds to read one answer of text-chunk deltas to its end and add it up."""
+    await client.long_answer(chunk_model_for(WARMUP_EVENTS))  # opens the connection
+    with timed(url) as t:
+        text = await client.long_answer(chunk_model_for(events))
+    return Sample(t[0], events, events if text == expected_text(events) else 0, t[1])
 
 
 def sync_start_scenario(client: BlockingBenchClient, url: str, total: int) -> Sample:
@@ -372,6 +386,24 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             lambda c, url: sync_stream_scenario(c, url, s.sync_events),
         ),
         Scenario(
+            "long_answer",
+            "s",
+            False,
+            f"response() of one answer of {s.long_events:,} text-chunk deltas",
+            "async",
+            lambda c, url: long_answer_scenario(c, url, s.long_events),
+            clients=("ours", "raw"),
+        ),
+        Scenario(
+            "long_answer_2x",
+            "s",
+            False,
+            f"the same, {2 * s.long_events:,} deltas: linear if at most ~2x long_answer",
+            "async",
+            lambda c, url: long_answer_scenario(c, url, 2 * s.long_events),
+            clients=("ours", "raw"),
+        ),
+        Scenario(
             "import",
             "s",
             False,
@@ -419,7 +451,7 @@ def run_all(
     url: str,
     log: Callable[[str], None],
 ) -> dict[str, dict[str, Result]]:
-    results = {s.name: {name: Result() for name in asyncs} for s in chosen}
+    results = {s.name: {name: Result() for name in asyncs if name in s.clients} for s in chosen}
     names = list(asyncs)
 
     def record(scenario: Scenario, name: str, measure: Callable[[], Sample]) -> None:
@@ -443,7 +475,10 @@ def run_all(
         for scenario in in_rounds:
             classes = asyncs if scenario.kind == "async" else blockings
             for name in order:
-                record(scenario, name, functools.partial(run_once, scenario, name, classes, url))
+                if name in scenario.clients:
+                    record(
+                        scenario, name, functools.partial(run_once, scenario, name, classes, url)
+                    )
 
     for scenario in (s for s in chosen if s.kind == "process"):
         log(scenario.name)
@@ -539,6 +574,13 @@ def summarise(
             "clients": clients,
             "ratios": ratios,
         }
+    if "long_answer" in out and "long_answer_2x" in out:
+        # Twice the deltas: a linear client takes about twice the time.
+        growth = {}
+        for name, stats in out["long_answer_2x"]["clients"].items():
+            base = out["long_answer"]["clients"].get(name, {}).get("median")
+            growth[name] = stats["median"] / base if base and stats["median"] else None
+        out["long_answer_2x"]["growth"] = growth
     return out
 
 
@@ -585,6 +627,12 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
         "below 1x means ours is smaller. srv cpu: the server's highest CPU share in a timed\n"
         "run (well under 100%: the server was never the bottleneck)."
     )
+    growth = summary.get("long_answer_2x", {}).get("growth")
+    if growth:
+        shown = ", ".join(
+            f"{name} {'-' if ratio is None else f'{ratio:.2f}x'}" for name, ratio in growth.items()
+        )
+        lines.append(f"long_answer_2x / long_answer (twice the deltas): {shown}.")
     return "\n".join(lines)
 
 
@@ -664,8 +712,14 @@ def main(argv: list[str] | None = None) -> int:
         sizes.sync_events,
         sizes.rss_events_each,
     }
+    # The long streams are rendered only for a run that reads them (~2 s, ~31 MiB).
+    chunk_sizes = (
+        {WARMUP_EVENTS, sizes.long_events, 2 * sizes.long_events}
+        if any(s.name.startswith("long_answer") for s in chosen)
+        else set()
+    )
     started = time.perf_counter()
-    with BenchServer(stream_sizes) as server:
+    with BenchServer(stream_sizes, chunk_sizes) as server:
         log(f"server on {server.base_url} (pid of its own); clients: {', '.join(asyncs)}")
         if args.profile:
             return profile(chosen, asyncs, server.base_url)

@@ -17,6 +17,8 @@ What it serves, for any bearer key:
 - ``POST /v1/conversations`` with ``"stream": true`` and ``"model": "bench-N"``: a
   ``text/event-stream`` of ``conversation.response.started``, N ``message.output.delta``
   events and ``conversation.response.done``, chunked, written ~16 KiB at a time;
+- the same with ``"model": "bench-chunks-N"``, each delta's content a text chunk
+  (``{"type": "text", "text": ...}``) rather than a string;
 - the same without ``"stream": true`` (any model): one ``ConversationResponse`` as JSON;
 - ``GET /_stats``: the server process's CPU seconds so far, so that the runner can show
   that the server was never the bottleneck.
@@ -39,6 +41,7 @@ from typing import Any
 __all__ = [
     "START_TOKENS",
     "BenchServer",
+    "chunk_model_for",
     "expected_text",
     "model_for",
     "render_response_json",
@@ -77,6 +80,11 @@ def model_for(events: int) -> str:
     return f"bench-{events}"
 
 
+def chunk_model_for(events: int) -> str:
+    """The model name that asks for a stream of that many deltas whose content is a chunk."""
+    return f"bench-chunks-{events}"
+
+
 def token(i: int) -> str:
     """The text of the i-th delta."""
     return _VOCAB[i % len(_VOCAB)]
@@ -104,9 +112,12 @@ def _usage(tokens: int) -> dict[str, int]:
     return {"prompt_tokens": 12, "completion_tokens": tokens, "total_tokens": 12 + tokens}
 
 
-def render_stream_body(events: int) -> bytes:
-    """The whole SSE body of a streamed turn of ``events`` deltas (spec-valid events)."""
-    model = model_for(events)
+def render_stream_body(events: int, chunks: bool = False) -> bytes:
+    """The whole SSE body of a streamed turn of ``events`` deltas (spec-valid events).
+
+    With ``chunks``, each delta's content is a text chunk instead of a string.
+    """
+    model = chunk_model_for(events) if chunks else model_for(events)
     blocks = []
 
     def add(data: dict[str, Any]) -> None:
@@ -129,7 +140,7 @@ def render_stream_body(events: int) -> bytes:
                 "content_index": 0,
                 "model": model,
                 "role": "assistant",
-                "content": token(i),
+                "content": {"type": "text", "text": token(i)} if chunks else token(i),
             }
         )
     add(
@@ -186,7 +197,7 @@ def _whole(status: str, content_type: str, body: bytes) -> list[bytes]:
 class Answers:
     """Every answer the server can give, as the list of writes that send it."""
 
-    def __init__(self, stream_sizes: Iterable[int]) -> None:
+    def __init__(self, stream_sizes: Iterable[int], chunk_stream_sizes: Iterable[int] = ()) -> None:
         stream_head = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -195,6 +206,10 @@ class Answers:
             model_for(n).encode(): _chunked_writes(stream_head, render_stream_body(n))
             for n in set(stream_sizes)
         }
+        self.streams.update(
+            (chunk_model_for(n).encode(), _chunked_writes(stream_head, render_stream_body(n, True)))
+            for n in set(chunk_stream_sizes)
+        )
         self.start = _whole("200 OK", "application/json", render_response_json())
         self.unauthorized = _whole(
             "401 Unauthorized", "application/json", b'{"message":"Unauthorized"}'
@@ -292,16 +307,20 @@ async def _serve(answers: Answers, ready: Connection) -> None:
         await stop.wait()
 
 
-def _main(stream_sizes: list[int], ready: Connection) -> None:
-    answers = Answers(stream_sizes)
+def _main(stream_sizes: list[int], chunk_stream_sizes: list[int], ready: Connection) -> None:
+    answers = Answers(stream_sizes, chunk_stream_sizes)
     asyncio.run(_serve(answers, ready))
 
 
 class BenchServer:
-    """The server in its own process: ``with BenchServer([20000, 2000]) as server:``."""
+    """The server in its own process: ``with BenchServer([20000, 2000]) as server:``.
 
-    def __init__(self, stream_sizes: Iterable[int]) -> None:
+    ``chunk_stream_sizes``: the streams whose deltas carry text chunks, to render too.
+    """
+
+    def __init__(self, stream_sizes: Iterable[int], chunk_stream_sizes: Iterable[int] = ()) -> None:
         self.stream_sizes = sorted(set(stream_sizes))
+        self.chunk_stream_sizes = sorted(set(chunk_stream_sizes))
         self.port = 0
         self._process: multiprocessing.process.BaseProcess | None = None
 
@@ -313,7 +332,10 @@ class BenchServer:
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_main, args=(self.stream_sizes, send), name="bench-server", daemon=True
+            target=_main,
+            args=(self.stream_sizes, self.chunk_stream_sizes, send),
+            name="bench-server",
+            daemon=True,
         )
         self._process.start()
         send.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, cast
 
 from .models import (
     AgentHandoffDoneEvent,
@@ -66,32 +67,60 @@ class _Message:
 
 
 def _merge_chunks(pieces: list[str | OutputChunk]) -> list[OutputChunk]:
-    """Join neighbouring text pieces into one TextChunk, and thinking into one ThinkChunk."""
+    """Join neighbouring text pieces into one TextChunk, and thinking into one ThinkChunk.
+
+    Each run of neighbours is joined once, at its end: joining piece by piece would copy
+    the text so far at every delta, quadratic in a long answer.
+    """
     merged: list[OutputChunk] = []
-    for piece in pieces:
-        chunk: OutputChunk = TextChunk(text=piece) if isinstance(piece, str) else piece
-        last = merged[-1] if merged else None
-        if isinstance(chunk, TextChunk) and isinstance(last, TextChunk):
-            merged[-1] = TextChunk(text=last.text + chunk.text)
-        elif isinstance(chunk, ThinkChunk) and isinstance(last, ThinkChunk):
-            merged[-1] = ThinkChunk(
-                thinking=_merge_thinking([*last.thinking, *chunk.thinking]),
-                signature=chunk.signature or last.signature,
-                closed=chunk.closed,
-            )
+    for kind, group in itertools.groupby(pieces, _kind):
+        run = list(group)
+        if kind == "text":
+            if len(run) == 1:
+                piece = run[0]
+                merged.append(TextChunk(text=piece) if isinstance(piece, str) else piece)
+            else:
+                text = "".join([piece if isinstance(piece, str) else _text(piece) for piece in run])
+                merged.append(TextChunk(text=text))
+        elif kind == "thinking" and len(run) > 1:
+            merged.append(_join_thinking(cast("list[ThinkChunk]", run)))
         else:
-            merged.append(chunk)
+            # A lone thinking chunk is kept as it came; other chunks are never joined.
+            merged.extend(cast("list[OutputChunk]", run))
     return merged
 
 
+def _kind(piece: str | OutputChunk) -> str:
+    if isinstance(piece, (str, TextChunk)):
+        return "text"
+    return "thinking" if isinstance(piece, ThinkChunk) else "other"
+
+
+def _text(piece: OutputChunk) -> str:
+    return piece.text if isinstance(piece, TextChunk) else ""
+
+
+def _join_thinking(chunks: list[ThinkChunk]) -> ThinkChunk:
+    # A chunk's signature, if it gives one, replaces the one before; closed is the last's.
+    signature = chunks[0].signature
+    for chunk in chunks[1:]:
+        signature = chunk.signature or signature
+    return ThinkChunk(
+        thinking=_merge_thinking([part for chunk in chunks for part in chunk.thinking]),
+        signature=signature,
+        closed=chunks[-1].closed,
+    )
+
+
 def _merge_thinking(pieces: list[Any]) -> list[Any]:
+    """Join each run of neighbouring TextChunks into one (once, at its end)."""
     merged: list[Any] = []
-    for piece in pieces:
-        last = merged[-1] if merged else None
-        if isinstance(piece, TextChunk) and isinstance(last, TextChunk):
-            merged[-1] = TextChunk(text=last.text + piece.text)
+    for is_text, group in itertools.groupby(pieces, lambda piece: isinstance(piece, TextChunk)):
+        run = list(group)
+        if is_text and len(run) > 1:
+            merged.append(TextChunk(text="".join([chunk.text for chunk in run])))
         else:
-            merged.append(piece)
+            merged.extend(run)
     return merged
 
 

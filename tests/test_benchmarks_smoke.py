@@ -24,6 +24,8 @@ SCENARIOS = {
     "start_c64",
     "sync_start",
     "sync_stream",
+    "long_answer",
+    "long_answer_2x",
     "import",
     "peak_rss",
 }
