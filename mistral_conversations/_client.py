@@ -33,6 +33,10 @@ from .models import (
 if TYPE_CHECKING:
     from ._transport import Answer
 
+# Kept here, not imported from the transport, which loads aiohttp (see __init__ below).
+DEFAULT_MAX_BODY_SIZE = 64 * 2**20
+DEFAULT_MAX_EVENT_SIZE = 32 * 2**20
+
 __all__ = ["AsyncClient"]
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
@@ -55,6 +59,12 @@ def _resolve_api_key(api_key: str | None) -> str:
     return key
 
 
+def _size_limit(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"{name} must be a positive int or None, not {value!r}")
+    return value
+
+
 def _checked_policy(retry: RetryPolicy | None) -> RetryPolicy | None:
     """A retry= argument, checked: the client's and every call's go through here."""
     if retry is not None and not isinstance(retry, RetryPolicy):
@@ -66,8 +76,19 @@ def _checked_policy(retry: RetryPolicy | None) -> RetryPolicy | None:
 
 
 def _path_id(conversation_id: str) -> str:
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise TypeError(f"conversation_id must be a non-empty str, not {conversation_id!r}")
+    """The id as one escaped path segment; an id that would change the path is refused."""
+    if not isinstance(conversation_id, str):
+        raise InputShapeError(
+            ("conversation_id",), f"expected a str, got {type(conversation_id).__name__}"
+        )
+    # URL normalisation would turn "." and ".." into moves along the path, however
+    # escaped: ".." would send DELETE /v1/ instead of deleting a conversation.
+    if conversation_id.strip(".") == "":
+        raise InputShapeError(
+            ("conversation_id",),
+            f"{conversation_id!r} is not a conversation id; pass the id a call returned, "
+            "e.g. reply.conversation_id",
+        )
     return quote(conversation_id, safe="")
 
 
@@ -122,6 +143,14 @@ class AsyncClient:
 
     Every operation also takes ``timeout=``, ``retry=`` and ``headers=`` for that
     call alone. Arguments that are ``None`` are not sent.
+
+    ``max_connections`` bounds the connections open at once per event loop (each open
+    stream holds one); a request that finds none free within ``Timeout.connect``
+    raises :class:`~mistral_conversations.errors.APITimeoutError`. ``max_body_size``
+    (bytes) and ``max_event_size`` (characters of one stream event) bound what one
+    answer may make the client hold, counted after decompression; past them the
+    answer is dropped with a :class:`~mistral_conversations.errors.ResponseDecodeError`
+    or :class:`~mistral_conversations.errors.StreamDecodeError`. ``None`` lifts a bound.
     """
 
     def __init__(
@@ -132,7 +161,9 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
-        max_connections: int | None = 100,
+        max_connections: int | None = 1000,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         # Imported here, not at the top: aiohttp is half of the package's import time,
         # and code that only imports the package (CLIs, type users) need not pay it.
@@ -144,8 +175,10 @@ class AsyncClient:
             base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL,
             timeout=Timeout.coerce(timeout),
             headers=headers,
-            max_connections=max_connections,
+            max_connections=_size_limit("max_connections", max_connections),
+            max_body_size=_size_limit("max_body_size", max_body_size),
         )
+        self._max_event_size = _size_limit("max_event_size", max_event_size)
         self._retry = _checked_policy(retry) or RetryPolicy()
 
     @property
@@ -219,6 +252,7 @@ class AsyncClient:
         headers: Headers | None,
     ) -> AsyncEventStream:
         transport = self._transport
+        effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
 
         async def connect() -> Any:
             return await transport.open_stream(
@@ -230,7 +264,9 @@ class AsyncClient:
                 retry=_checked_policy(retry) or self._retry,
             )
 
-        return AsyncEventStream(connect)
+        return AsyncEventStream(
+            connect, deadline=effective.stream, max_event_size=self._max_event_size
+        )
 
     async def start(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import _json
 from ._accumulate import Accumulator
 from ._convert import converter
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -19,11 +21,13 @@ from .errors import (
     StreamDecodeError,
     StreamError,
     StreamInterruptedError,
+    excerpt,
 )
 from .models import (
     ConversationEvent,
     ConversationResponse,
     MessageOutputEvent,
+    ResponseDoneEvent,
     ResponseErrorEvent,
 )
 
@@ -43,47 +47,109 @@ class AsyncEventStream:
 
     Three ways to use it, all equivalent::
 
-        async for event in client.start_stream(...): ...
         async with client.start_stream(...) as stream:
             async for event in stream: ...
+        async for event in client.start_stream(...): ...  # read to its end
         stream = await client.start_stream(...)  # connects; HTTP errors raise here
 
     Events are the models of :mod:`mistral_conversations.models` (``UnknownEvent`` for
-    a type this library does not know). Leaving the ``async with`` block, breaking out
-    of the loop or cancelling the task closes the HTTP response at once.
+    a type this library does not know).
 
+    What closes the HTTP response: the end of the turn (``conversation.response.done``
+    or ``conversation.response.error``: nothing after it is read), leaving the
+    ``async with`` block, :meth:`aclose`, cancelling the task that reads it, leaving a
+    :meth:`text_deltas` loop early, and closing the client. A stream dropped while
+    still open is closed when it is collected, with a ``ResourceWarning``: to leave a
+    loop with ``break``, read the stream inside ``async with``.
+
+    The request is sent at most once, ever: a stream whose connecting failed or was
+    cancelled, or that was closed, raises its error (or
+    :class:`~mistral_conversations.errors.StreamInterruptedError`) when read again.
     A stream that breaks raises a :class:`~mistral_conversations.errors.StreamError`
     whose ``partial`` is the response received up to the break.
     """
 
-    __slots__ = ("_acc", "_body", "_connect", "_decoder", "_error", "_finished", "_ready")
+    __slots__ = (
+        "_acc",
+        "_body",
+        "_connect",
+        "_decoder",
+        "_error",
+        "_expired",
+        "_finished",
+        "_limit",
+        "_ready",
+        "_timer",
+    )
 
-    def __init__(self, connect: Callable[[], Awaitable[StreamBody]]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[StreamBody]],
+        *,
+        deadline: float | None = None,
+        max_event_size: int | None = None,
+    ) -> None:
         self._connect: Callable[[], Awaitable[StreamBody]] | None = connect
         self._body: StreamBody | None = None
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._acc = Accumulator()
         self._ready: deque[ConversationEvent] = deque()
         # A StreamError, or the error that stopped the connection (e.g. a 404).
         self._error: MistralError | None = None
         self._finished = False
+        # Timeout.stream: seconds the whole stream may take, from its first send.
+        self._limit = deadline
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired = False
 
     async def _ensure_connected(self) -> AsyncEventStream:
         if self._connect is not None:
+            # Taken for good before the first await: whatever happens next, this
+            # stream never sends its request again (the server may have acted on it).
             connect, self._connect = self._connect, None
             try:
-                self._body = await connect()
+                self._body = await self._connected(connect)
             except MistralError as exc:
                 # Kept, so that reading the stream later says the same, not less.
                 self._error = exc
                 self._finished = True
                 raise
             except BaseException:
-                self._connect = connect  # cancelled before an answer: it may be tried again
+                self._error = StreamInterruptedError(
+                    "Connecting this stream was interrupted (cancelled) after its request "
+                    "may have been sent; it is not sent again, since the server may have "
+                    "acted on it. Start a new stream to try again."
+                )
+                self._finished = True
                 raise
         elif self._error is not None and self._body is None and not self._acc.done:
             raise self._error
         return self
+
+    async def _connected(self, connect: Callable[[], Awaitable[StreamBody]]) -> StreamBody:
+        limit = self._limit
+        if limit is None:
+            return await connect()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        try:
+            body = await asyncio.wait_for(connect(), limit)
+        except asyncio.TimeoutError:
+            raise APITimeoutError(
+                f"The stream did not start within its deadline, Timeout(stream={limit:g}); "
+                "the request may have reached the server. Raise Timeout(stream=...), or "
+                "leave it None for no deadline."
+            ) from None
+        # One timer for the whole stream, not a timeout around every read.
+        self._timer = loop.call_at(deadline, self._expire)
+        return body
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._expired = True
+        if self._body is not None:
+            self._body.closed_by_client = True
+            self._body.close()
 
     def __await__(self) -> Generator[Any, None, AsyncEventStream]:
         return self._ensure_connected().__await__()
@@ -125,7 +191,7 @@ class AsyncEventStream:
             chunk = await body.read()
         except APIConnectionError as exc:
             if body.closed_by_client:
-                self._fail(self._closed_midway("the client was closed"))
+                self._fail(self._closed_midway(self._closer()))
                 return
             why = "a read timeout" if isinstance(exc, APITimeoutError) else "a broken link"
             self._fail(
@@ -137,12 +203,29 @@ class AsyncEventStream:
             )
             return
         if chunk:
-            self._take(self._decoder.feed(chunk))
+            try:
+                messages = self._decoder.feed(chunk)
+            except EventTooLarge as exc:
+                self._take(exc.events)  # those the same chunk completed before it
+                if self._error is not None or self._acc.done:
+                    return
+                self._fail(
+                    StreamDecodeError(
+                        f"The stream sent an event larger than max_event_size "
+                        f"({exc.limit:,} characters); reading stopped and the connection "
+                        "was closed. What arrived before it is in .partial. Raise "
+                        "AsyncClient(max_event_size=...) if such events are expected.",
+                        raw=exc.excerpt,
+                        partial=self._acc.result(),
+                    )
+                )
+                return
+            self._take(messages)
             return
         self._take(self._decoder.close())
         if self._error is None and not self._acc.done:
             if body.closed_by_client:
-                self._fail(self._closed_midway("the client was closed"))
+                self._fail(self._closed_midway(self._closer()))
                 return
             pending = self._decoder.pending
             tail = f" The last, incomplete data was: {pending[:200]!r}." if pending else ""
@@ -155,6 +238,11 @@ class AsyncEventStream:
             )
         self._finish()
 
+    def _closer(self) -> str:
+        if self._expired:
+            return f"it ran past its deadline, Timeout(stream={self._limit:g})"
+        return "the client was closed"
+
     def _closed_midway(self, why: str) -> StreamInterruptedError:
         return StreamInterruptedError(
             f"The stream was closed before the response was complete ({why}); what "
@@ -164,7 +252,7 @@ class AsyncEventStream:
 
     def _take(self, messages: list[ServerSentEvent]) -> None:
         # The loop of every event of every stream: names are looked up once, outside it.
-        if self._error is not None:
+        if self._error is not None or self._acc.done:
             return
         acc = self._acc
         add, ready = acc.add, self._ready.append
@@ -178,7 +266,7 @@ class AsyncEventStream:
                     StreamDecodeError(
                         f"The stream's {message.event!r} event carried data that is not "
                         f"JSON: {raw[:200]!r}",
-                        raw=raw,
+                        raw=excerpt(raw),
                         partial=acc.result(),
                     )
                 )
@@ -188,7 +276,7 @@ class AsyncEventStream:
                     StreamDecodeError(
                         f"The stream's {message.event!r} event carried JSON that is not an "
                         f"object: {raw[:200]!r}",
-                        raw=raw,
+                        raw=excerpt(raw),
                         partial=acc.result(),
                     )
                 )
@@ -202,7 +290,7 @@ class AsyncEventStream:
                     StreamDecodeError(
                         f"The stream carried a {data.get('type')!r} event this library cannot "
                         f"read ({exc}): {raw[:200]!r}",
-                        raw=raw,
+                        raw=excerpt(raw),
                         partial=acc.result(),
                     ),
                     cause=exc,
@@ -222,20 +310,34 @@ class AsyncEventStream:
                 return
             add(event)
             ready(event)
+            if event.__class__ is ResponseDoneEvent:
+                # The end of the turn: whatever a server sends after it (more events,
+                # keep-alive comments, silence) is not waited for.
+                self._finish(complete=True)
+                return
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
         error.__cause__ = cause
         self._error = error
         self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, *, complete: bool = False) -> None:
         self._finished = True
-        self._close_body()
+        body, self._body = self._body, None
+        if body is not None:
+            body.finish() if complete else body.close()
+        self._cancel_timer()
 
     def _close_body(self) -> None:
         body, self._body = self._body, None
         if body is not None:
             body.close()
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     @property
     def conversation_id(self) -> str | None:
@@ -256,38 +358,88 @@ class AsyncEventStream:
         self._ready.clear()
         return batch
 
+    def _abandon(self, why: str = "close() or leaving its block") -> None:
+        """Close the stream without waiting: it never sends, and reads raise from now on.
+
+        Synchronous, for the blocking facade and for finalisers; call it only from the
+        thread of the stream's event loop, or while nothing reads the stream.
+        """
+        self._connect = None
+        if not self._finished and self._error is None and not self._acc.done:
+            self._error = self._closed_midway(why)
+        self._finished = True
+        self._close_body()
+
     async def aclose(self) -> None:
         """Close the HTTP response now; events not read yet are dropped.
 
         Reading on after this, or calling :meth:`response`, raises
         :class:`~mistral_conversations.errors.StreamInterruptedError` unless the stream
         had already come to its end: a closed stream never passes for a complete one.
+        A stream closed before it connected never sends its request.
         """
-        self._connect = None
-        if not self._finished and self._error is None and not self._acc.done:
-            self._error = self._closed_midway("aclose() or leaving its block")
-        self._finished = True
-        self._close_body()
+        self._abandon("aclose() or leaving its block")
 
     def __del__(self) -> None:
+        if self._body is None:
+            return
         self._close_body()
+        warnings.warn(
+            "An event stream was collected while its HTTP response was still open; read "
+            "it inside 'async with client.start_stream(...) as stream:' (or 'with' for "
+            "the blocking Client) to close it at a known point.",
+            ResourceWarning,
+            stacklevel=1,
+        )
 
     async def response(self) -> ConversationResponse:
         """Read the stream to its end and return the response its events add up to.
 
         Events already read are counted too. A broken stream raises its
-        :class:`~mistral_conversations.errors.StreamError`, with ``partial`` set.
+        :class:`~mistral_conversations.errors.StreamError`, with ``partial`` set; so
+        does a stream closed before its end.
         """
         async for _ in self:
             pass
         return self._acc.result()
 
-    async def text_deltas(self) -> AsyncIterator[str]:
-        """Yield only the pieces of text of the answer, as they arrive (for UIs)."""
-        async for event in self:
-            text = text_of(event)
+    def text_deltas(self) -> AsyncIterator[str]:
+        """Yield only the pieces of text of the answer, as they arrive (for UIs).
+
+        Leaving the loop over it before the end closes the stream, as :meth:`aclose`.
+        """
+        return _TextDeltas(self)
+
+
+class _TextDeltas:
+    """The text pieces of a stream; leaving it early closes the stream.
+
+    A class, not an async generator: an abandoned async generator is finalised later,
+    on the event loop's schedule, whereas this closes the stream the moment the loop
+    over it lets go of it.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncEventStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _TextDeltas:
+        return self
+
+    async def __anext__(self) -> str:
+        stream = self._stream
+        while True:
+            text = text_of(await stream.__anext__())
             if text is not None:
-                yield text
+                return text
+
+    async def aclose(self) -> None:
+        """Close the stream, as leaving the loop over it does."""
+        self._stream._abandon("text_deltas() was left before the end")
+
+    def __del__(self) -> None:
+        self._stream._abandon("text_deltas() was left before the end")
 
 
 def text_of(event: ConversationEvent) -> str | None:

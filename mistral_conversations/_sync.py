@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ._client import AsyncClient
+from ._client import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_EVENT_SIZE, AsyncClient
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream, text_of
 from ._timeout import Timeout
@@ -171,7 +171,9 @@ class Client:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
-        max_connections: int | None = 100,
+        max_connections: int | None = 1000,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -180,6 +182,8 @@ class Client:
             retry=retry,
             headers=headers,
             max_connections=max_connections,
+            max_body_size=max_body_size,
+            max_event_size=max_event_size,
         )
         self._lock = threading.Lock()
         self._loop: _LoopThread | None = None

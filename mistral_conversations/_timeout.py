@@ -18,10 +18,14 @@ def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: float 
 class Timeout:
     """Time limits of a request, in seconds; ``None`` means no limit.
 
-    ``connect`` bounds making the connection; ``read`` bounds the longest silence
-    between two pieces of the answer (what matters for a stream); ``total`` bounds a
+    ``connect`` bounds getting a connection: waiting for a free one when all
+    ``max_connections`` are in use, then making it. ``read`` bounds the longest silence
+    between two pieces of the answer (what matters for a stream). ``total`` bounds a
     whole non-streaming request from the first byte sent to the last byte read, and
-    does not apply to streams, which may rightly last long.
+    does not apply to streams, which may rightly last long. ``stream`` bounds a whole
+    stream, from its first send to its last event, however steadily the server keeps
+    sending (a trickle of bytes or keep-alive comments never trips ``read``); ``None``,
+    the default, lets a stream last as long as the server keeps it alive.
 
     A plain number ``t`` where a timeout is accepted means ``Timeout(connect=t,
     read=t, total=t)``.
@@ -30,6 +34,7 @@ class Timeout:
     connect: float | None = attrs.field(default=10.0, validator=_optional_positive)
     read: float | None = attrs.field(default=120.0, validator=_optional_positive)
     total: float | None = attrs.field(default=600.0, validator=_optional_positive)
+    stream: float | None = attrs.field(default=None, validator=_optional_positive)
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout:

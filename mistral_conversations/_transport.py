@@ -12,6 +12,7 @@ import functools
 import ipaddress
 import logging
 import os
+import select
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -21,15 +22,18 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
-from aiohttp.client_reqrep import RequestInfo
+from aiohttp.client_reqrep import ClientRequest, RequestInfo
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _json
+from . import _fork, _json
 from ._convert import converter
 from ._retry import RETRYABLE_STATUSES, Decision, Failure, GiveUp, RetryPolicy, parse_retry_after
 from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
+    EXCERPT_LIMIT,
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -44,6 +48,7 @@ from .errors import (
     RateLimitError,
     ResponseDecodeError,
     UnprocessableEntityError,
+    excerpt,
 )
 from .models import ValidationErrorDetail
 
@@ -56,14 +61,64 @@ logger = logging.getLogger("mistral_conversations")
 _REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
 
+# An error answer's body is only ever quoted: this much of it is read, the rest dropped.
+_ERROR_BODY_LIMIT = 4 * EXCERPT_LIMIT
+
+
 @functools.lru_cache(maxsize=64)
 def _aiohttp_timeout(timeout: Timeout, *, streaming: bool) -> aiohttp.ClientTimeout:
     # Cached: a ClientTimeout per request cost a measurable share of a start().
     return aiohttp.ClientTimeout(
         total=None if streaming else timeout.total,
+        # Waiting for a free connection of the pool counts as connecting: a request
+        # never queues silently for longer than the connect limit.
+        connect=timeout.connect,
         sock_connect=timeout.connect,
         sock_read=timeout.read,
     )
+
+
+class _NoRetry(Exception):
+    """Carries an error that no retry policy should see as retryable."""
+
+    def __init__(self, error: MistralError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _has_pending_input(connection: Connection) -> bool:
+    """Whether an idle connection has something to read: the server's close, or garbage.
+
+    Either way it cannot carry a request. Checked before every request, since a server
+    may close a keep-alive connection in the very instant before it is reused, and the
+    request written on it would then be lost with no way to tell whether it arrived.
+    """
+    transport = connection.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _CheckedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that never hands out a pooled connection the server has closed."""
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        # Bounded: a server that speaks first on every new connection is not ours to fix.
+        for _ in range(8):
+            connection = await super().connect(req, traces, timeout)
+            if not _has_pending_input(connection):
+                return connection
+            connection.close()
+        return await super().connect(req, traces, timeout)
+
+    def is_full(self) -> bool:
+        """Whether every connection the pool may hold is in use."""
+        return bool(self.limit) and len(getattr(self, "_acquired", ())) >= self.limit
 
 
 @attrs.frozen
@@ -98,6 +153,14 @@ class StreamBody:
     def close(self) -> None:
         """Close the answer at once; a half-read connection is never returned to the pool."""
         self._response.close()
+
+    def finish(self) -> None:
+        """End reading: give the connection back if the body has ended, else close it."""
+        response = self._response
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
 
 def normalise_base_url(base_url: str) -> str:
@@ -170,8 +233,10 @@ class Transport:
         timeout: Timeout,
         headers: Mapping[str, str] | None,
         max_connections: int | None,
+        max_body_size: int | None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
+        self.max_body_size = max_body_size
         self.origin = _origin(self.base_url)
         self.timeout = timeout
         self._headers = {
@@ -186,6 +251,7 @@ class Transport:
         )
         self.closed = False
         self.opened_any = False
+        self._generation = _fork.generation()
         # Replaceable so that tests of waits do not wait in real time.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
@@ -195,22 +261,35 @@ class Transport:
     async def _state(self) -> _LoopState:
         if self.closed:
             raise RuntimeError("this client was closed; create a new one to send more requests")
+        if self._generation != _fork.generation():
+            self._forget_inherited()
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is not None and not state.session.closed:
             return state
-        connector = aiohttp.TCPConnector(limit=self._max_connections or 0)
+        connector = _CheckedConnector(limit=self._max_connections or 0)
         session = aiohttp.ClientSession(
             connector=connector,
             headers=self._headers,
             auto_decompress=True,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        # aiohttp sends an idempotent request again, once, when a pooled connection
+        # drops; the retry policy must be the only thing that decides a second attempt.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
         guard = _close_at_loop_shutdown(session)
         await guard.__anext__()
         state = self._states[loop] = _LoopState(session, guard)
         self.opened_any = True
         return state
+
+    def _forget_inherited(self) -> None:
+        """In a forked child: let go of the parent's sessions without touching them."""
+        for loop, state in self._states.items():
+            _fork.abandon(loop, state)
+        self._states.clear()
+        self._generation = _fork.generation()
 
     def _request_kwargs(
         self,
@@ -260,12 +339,15 @@ class Transport:
 
         async def attempt() -> Answer:
             session = (await self._state()).session
-            with _mapped_errors(self.origin, answered=False) as progress:
+            with _mapped_errors(self.origin, answered=False, session=session) as progress:
                 async with session.request(method, url, **kwargs) as response:
                     progress.answered = True
-                    data = await response.read()
-            if response.status >= 300:
-                raise status_error(response.status, response.headers, data)
+                    if response.status >= 300:
+                        data, _ = await _read_bounded(response, _ERROR_BODY_LIMIT)
+                        raise status_error(response.status, response.headers, data)
+                    data, whole = await _read_bounded(response, self.max_body_size)
+                    if not whole:
+                        raise _NoRetry(_too_large(self.max_body_size or 0))
             return Answer(response.status, response.headers, data)
 
         return await self._retrying(method, path, retry, attempt)
@@ -292,7 +374,7 @@ class Transport:
 
         async def attempt() -> StreamBody:
             state = await self._state()
-            with _mapped_errors(self.origin, answered=False) as progress:
+            with _mapped_errors(self.origin, answered=False, session=state.session) as progress:
                 response = await state.session.request(method, url, **kwargs)
                 progress.answered = True
                 if response.status >= 300:
@@ -300,11 +382,12 @@ class Transport:
                     raise status_error(response.status, response.headers, data)
                 if response.content_type != "text/event-stream":
                     data = await _read_and_release(response)
+                    text = data.decode("utf-8", "replace")
                     raise ResponseDecodeError(
                         f"A stream was asked for, but the server answered with "
                         f"{response.content_type or 'no content type'} instead of an event "
-                        f"stream: {data[:200].decode('utf-8', 'replace')!r}. Check base_url.",
-                        body=data.decode("utf-8", "replace"),
+                        f"stream: {text[:200]!r}. Check base_url.",
+                        body=excerpt(text),
                     )
             body = StreamBody(response, self.origin)
             state.bodies.add(body)
@@ -325,6 +408,8 @@ class Transport:
             attempts += 1
             try:
                 return await attempt()
+            except _NoRetry as carrier:
+                raise carrier.error from carrier.error.__cause__
             except (APIStatusError, APIConnectionError) as exc:
                 if self.closed:  # aclose() ran meanwhile: nothing may be sent any more
                     raise
@@ -368,11 +453,44 @@ class Transport:
 
 
 async def _read_and_release(response: aiohttp.ClientResponse) -> bytes:
-    """Read an answer that is not the stream asked for, and give its connection back."""
+    """Read (the start of) an answer that is not the stream asked for; free its connection."""
     try:
-        return await response.read()
+        data, _ = await _read_bounded(response, _ERROR_BODY_LIMIT)
     finally:
         response.release()
+    return data
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int | None) -> tuple[bytes, bool]:
+    """Read a body up to *limit* bytes after decompression: (those bytes, whether whole).
+
+    Reading stops at the limit: the rest is never read, and the connection is closed.
+    """
+    length = response.content_length
+    if limit is None or (
+        length is not None and length <= limit and "Content-Encoding" not in response.headers
+    ):
+        return await response.read(), True
+    pieces: list[bytes] = []
+    room = limit
+    content = response.content
+    while piece := await content.readany():
+        if len(piece) > room:
+            pieces.append(piece[:room])
+            response.close()
+            return b"".join(pieces), False
+        room -= len(piece)
+        pieces.append(piece)
+    return b"".join(pieces), True
+
+
+def _too_large(limit: int) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"The answer's body is larger than max_body_size ({limit:,} bytes, counted after "
+        "decompression); reading stopped there and the connection was closed. Raise "
+        "AsyncClient(max_body_size=...) if such answers are expected.",
+        body="",
+    )
 
 
 def _os_reason(error: OSError) -> str:
@@ -426,7 +544,9 @@ class _Progress:
 
 
 @contextlib.contextmanager
-def _mapped_errors(origin: str, *, answered: bool) -> Iterator[_Progress]:
+def _mapped_errors(
+    origin: str, *, answered: bool, session: aiohttp.ClientSession | None = None
+) -> Iterator[_Progress]:
     """Turn aiohttp and socket failures into the library's connection errors.
 
     The one place where transport exceptions become library exceptions. ``answered``
@@ -439,9 +559,30 @@ def _mapped_errors(origin: str, *, answered: bool) -> Iterator[_Progress]:
         yield progress
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         _scrub(exc)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError) and _pool_is_full(session):
+            # Not retried: another wait for a full pool would only hide the cause.
+            pool_error = _pool_timeout(origin)
+            pool_error.__cause__ = exc
+            raise _NoRetry(pool_error) from None
         error = _connection_error(exc, origin, answered=progress.answered)
         error.failure = _failure_kind(exc)
         raise error from exc
+
+
+def _pool_is_full(session: aiohttp.ClientSession | None) -> bool:
+    connector = session.connector if session is not None else None
+    return isinstance(connector, _CheckedConnector) and connector.is_full()
+
+
+def _pool_timeout(origin: str) -> APITimeoutError:
+    error = APITimeoutError(
+        f"Timed out waiting for a free connection to {origin}: all max_connections "
+        "connections of this client are in use (each open stream holds one until it "
+        "ends); the request was not sent. Close streams you no longer read, or raise "
+        "AsyncClient(max_connections=...)."
+    )
+    error.failure = Failure.CONNECT
+    return error
 
 
 def _connection_error(exc: BaseException, origin: str, *, answered: bool) -> APIConnectionError:
@@ -582,7 +723,7 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APISta
         summary += f" (request id: {request_id})"
     kwargs: dict[str, Any] = {
         "status_code": status,
-        "body": body.decode("utf-8", "replace"),
+        "body": excerpt(body.decode("utf-8", "replace")),
         "headers": headers,
         "request_id": request_id,
         "detail_message": message,

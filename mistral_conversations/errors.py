@@ -59,6 +59,17 @@ def _restore(cls: type[MistralError], args: tuple[Any, ...], state: dict[str, An
     return error
 
 
+EXCERPT_LIMIT = 65_536
+"""The most characters of a server's text that an error keeps (``body``, ``raw``)."""
+
+
+def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    """The start of *text*, cut with a visible marker if it is longer than *limit*."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 class ConfigurationError(MistralError):
     """The client was set up wrongly: no API key, a bad base URL, clashing arguments."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -345,17 +346,22 @@ def test_falsy_values_are_sent_unlike_none() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "tp"),
+    ("value", "tp", "says"),
     [
-        ([{"role": "assistant"}], list[m.OutputEntry]),
-        ([{"text": "hi"}], list[m.InputChunk]),
-        (["hi"], list[m.Tool]),
-        ([5], list[m.ConversationEvent]),
-        ({"type": 5}, m.ConversationEvent),
+        (
+            [{"role": "assistant"}],
+            list[m.OutputEntry],
+            "required field is missing (one of 'message.output', 'tool.execution'",
+        ),
+        ([{"text": "hi"}], list[m.InputChunk], "required field is missing (one of 'text'"),
+        (["hi"], list[m.Tool], "expected an object with a 'type' field, got str 'hi'"),
+        ([5], list[m.ConversationEvent], "expected an object with a 'type' field, got int 5"),
+        ({"type": 5}, m.ConversationEvent, "expected a string, got int 5"),
     ],
 )
-def test_discriminated_items_need_a_type(value: Any, tp: Any) -> None:
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any decoding error will do
+def test_discriminated_items_need_a_type(value: Any, tp: Any, says: str) -> None:
+    # A ValueError saying what is wrong, which the client turns into its own errors.
+    with pytest.raises(ValueError, match=re.escape(says)):
         converter.structure(value, tp)
 
 

@@ -200,10 +200,19 @@ async def test_path_ids_are_escaped(api: AsyncClient, scripted: ScriptedServer) 
     assert scripted.seen[0].raw_path == "/v1/conversations/a%2Fb%20c%3F"
 
 
-@pytest.mark.parametrize("bad", ["", None, 5])
-async def test_conversation_id_must_be_a_string(api: AsyncClient, bad: object) -> None:
-    with pytest.raises(TypeError, match="conversation_id must be a non-empty str"):
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("", "conversation_id: '' is not a conversation id"),
+        (None, "conversation_id: expected a str, got NoneType"),
+        (5, "conversation_id: expected a str, got int"),
+    ],
+)
+async def test_conversation_id_must_be_a_string(api: AsyncClient, bad: object, says: str) -> None:
+    with pytest.raises(InputShapeError) as caught:
         await api.get(bad)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(says)
+    assert isinstance(caught.value, TypeError)
 
 
 @pytest.mark.parametrize(

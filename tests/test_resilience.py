@@ -260,10 +260,9 @@ async def test_ride_through_a_server_failing_a_third_of_requests(
     assert local_server.processed[START] == 12
     appends = [n for (method, path), n in local_server.processed.items() if method == "POST"]
     assert appends.count(1) == 12  # each append processed exactly once
-    # The 429/503 POSTs and the 5xx GETs waited before their retry; a GET dropped on a
-    # reused keep-alive connection is re-sent at once by aiohttp itself (idempotent
-    # methods only), below this library's policy.
-    assert len(sleeps.delays) == 12 * 2
+    # Every retry is the policy's, and waits first: the 429/503 POSTs, the dropped GETs
+    # and the 5xx GETs (aiohttp's own silent re-send of a dropped GET is off).
+    assert len(sleeps.delays) == 12 * 3
 
 
 async def test_key_never_appears_in_messages_reprs_or_logs(
