@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, cast
 
+import attrs
+
 from .models import (
     AgentHandoffDoneEvent,
     AgentHandoffEntry,
@@ -28,7 +30,29 @@ from .models import (
     ToolExecutionStartedEvent,
 )
 
-__all__ = ["Accumulator"]
+__all__ = ["Accumulator", "BadEvent"]
+
+
+class BadEvent(ValueError):
+    """An event whose fields have JSON types the spec does not allow; nothing was added.
+
+    The converter trusts the server's JSON types for speed; what the accumulator uses as
+    a key or joins as text is checked here, before anything changes.
+    """
+
+
+def _index(value: object, name: str) -> int:
+    if value is None:
+        return 0  # absent: the spec's default
+    if value.__class__ is not int:
+        raise BadEvent(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _string(value: object, name: str) -> str:
+    if value.__class__ is not str:
+        raise BadEvent(f"{name} must be a string, got {value!r}")
+    return value
 
 
 class _Message:
@@ -40,7 +64,10 @@ class _Message:
         self.parts: dict[int, list[str | OutputChunk]] = {}
 
     def add(self, event: MessageOutputEvent) -> None:
-        index = event.content_index or 0
+        index = _index(event.content_index, "content_index")
+        content = event.content
+        if content.__class__ is not str and not attrs.has(content.__class__):
+            raise BadEvent(f"content must be a string or a chunk, got {content!r}")
         pieces = self.parts.get(index)
         if pieces is None:
             pieces = self.parts[index] = []
@@ -132,7 +159,7 @@ class _FunctionCall:
         self.arguments: list[str] = []
 
     def add(self, event: FunctionCallEvent) -> None:
-        self.arguments.append(event.arguments)
+        self.arguments.append(_string(event.arguments, "arguments"))
 
     def build(self) -> FunctionCallEntry:
         first = self.first
@@ -158,7 +185,7 @@ class _ToolExecution:
 
     def add(self, event: ConversationEvent) -> None:
         if isinstance(event, (ToolExecutionStartedEvent, ToolExecutionDeltaEvent)):
-            self.arguments.append(event.arguments)
+            self.arguments.append(_string(event.arguments, "arguments"))
         elif isinstance(event, ToolExecutionDoneEvent):
             self.done = event
 
@@ -217,9 +244,8 @@ class Accumulator:
         self.outputs: dict[int, _Builder] = {}
 
     def add(self, event: ConversationEvent) -> None:
-        """Take one event into account."""
-        # An absent output_index means 0, as the spec's default says.
-        index = getattr(event, "output_index", None) or 0
+        """Take one event into account; :class:`BadEvent` (and no change) if it is unfit."""
+        index = _index(getattr(event, "output_index", None), "output_index")
         if isinstance(event, MessageOutputEvent):  # nearly every event: tested first
             builder = self.outputs.get(index)
             if builder.__class__ is not _Message:

@@ -9,12 +9,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from . import _json
+from . import _failures, _json
 from ._convert import converter, parse_input
+from ._outcomes import GaveUp
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
 from ._timeout import Timeout
-from .errors import ConfigurationError, InputShapeError, ResponseDecodeError
+from .errors import ConfigurationError, InputShapeError, MistralError, ResponseDecodeError
 from .models import (
     AppendConversationRequest,
     CompletionArgs,
@@ -50,11 +51,30 @@ Headers = Mapping[str, str]
 
 
 def _resolve_api_key(api_key: str | None) -> str:
-    key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+    from_env = api_key is None
+    key = os.environ.get("MISTRAL_API_KEY") if from_env else api_key
     if not key:
         raise ConfigurationError(
             "No API key: pass api_key=... to the client or set the MISTRAL_API_KEY "
             "environment variable."
+        )
+    where = "MISTRAL_API_KEY" if from_env else "api_key"
+    if not isinstance(key, str):
+        raise ConfigurationError(f"{where} must be a str, not {type(key).__name__}")
+    # Never echoed: the message says what is wrong and where, not the key itself.
+    bad = next((c for c in key if not c.isprintable() or c.isspace()), None)
+    if bad is not None:
+        position = key.index(bad)
+        where_in = "at its end" if position == len(key) - 1 else f"at position {position}"
+        raise ConfigurationError(
+            f"{where} holds a whitespace or control character ({bad!r}, {where_in}), which "
+            "an API key never has: it was probably copied with a newline or a space. "
+            "Strip it and try again."
+        )
+    if not key.isascii():
+        raise ConfigurationError(
+            f"{where} holds a character that is not ASCII, which an API key never has; "
+            "check that it was copied whole and alone."
         )
     return key
 
@@ -106,29 +126,24 @@ def _body(cls: type[Any], fields: dict[str, Any]) -> bytes:
 
 
 def _decode(answer: Answer, cls: Any) -> Any:
+    def undecodable(why: str) -> ResponseDecodeError:
+        content_type = answer.headers.get("Content-Type", "").partition(";")[0].strip()
+        return _failures.undecodable(answer.body, content_type.lower(), cls, why)
+
     try:
         data = _json.loads(answer.body)
     except _json.JSONDecodeError as exc:
-        raise _undecodable(answer, cls, "it is not JSON") from exc
+        raise undecodable("it is not JSON") from exc
     expected = list if getattr(cls, "__origin__", None) is list else dict
     if not isinstance(data, expected):
         what = "a JSON array" if expected is list else "a JSON object"
-        raise _undecodable(answer, cls, f"expected {what}, got {type(data).__name__}")
+        raise undecodable(f"expected {what}, got {type(data).__name__}")
     try:
         return converter.structure(data, cls)
     except KeyError as exc:
-        raise _undecodable(answer, cls, f"required field {exc.args[0]!r} is missing") from exc
+        raise undecodable(f"required field {exc.args[0]!r} is missing") from exc
     except Exception as exc:
-        raise _undecodable(answer, cls, str(exc)) from exc
-
-
-def _undecodable(answer: Answer, cls: Any, why: str) -> ResponseDecodeError:
-    name = getattr(cls, "__name__", None) or str(cls)
-    return ResponseDecodeError(
-        f"The server answered with success, but its body could not be read as {name}: "
-        f"{why}. The raw body is kept in .body; please report this with it.",
-        body=answer.body.decode("utf-8", "replace"),
-    )
+        raise undecodable(str(exc)) from exc
 
 
 class AsyncClient:
@@ -232,15 +247,21 @@ class AsyncClient:
         retry: RetryPolicy | None,
         headers: Headers | None,
     ) -> Answer:
-        return await self._transport.request(
-            method,
-            path,
-            params=params,
-            body=body,
-            timeout=timeout,
-            headers=headers,
-            retry=_checked_policy(retry) or self._retry,
-        )
+        try:
+            return await self._transport.request(
+                method,
+                path,
+                params=params,
+                body=body,
+                timeout=timeout,
+                headers=headers,
+                retry=_checked_policy(retry) or self._retry,
+            )
+        except GaveUp as gave_up:
+            raise self._error(gave_up, path) from gave_up.outcome.__cause__
+
+    def _error(self, gave_up: GaveUp, path: str) -> MistralError:
+        return _failures.error_for(gave_up, path=path, base_url=self._transport.base_url)
 
     def _stream(
         self,
@@ -255,14 +276,17 @@ class AsyncClient:
         effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
 
         async def connect() -> Any:
-            return await transport.open_stream(
-                "POST",
-                path,
-                body=body,
-                timeout=timeout,
-                headers=headers,
-                retry=_checked_policy(retry) or self._retry,
-            )
+            try:
+                return await transport.open_stream(
+                    "POST",
+                    path,
+                    body=body,
+                    timeout=timeout,
+                    headers=headers,
+                    retry=_checked_policy(retry) or self._retry,
+                )
+            except GaveUp as gave_up:
+                raise self._error(gave_up, path) from gave_up.outcome.__cause__
 
         return AsyncEventStream(
             connect, deadline=effective.stream, max_event_size=self._max_event_size
@@ -565,6 +589,11 @@ def _start_fields(arguments: Mapping[str, Any], *, stream: bool) -> dict[str, An
     if arguments["model"] is None and arguments["agent_id"] is None:
         raise ConfigurationError(
             "start() needs model=... (e.g. 'mistral-medium-latest') or agent_id=..."
+        )
+    if arguments["model"] is not None and arguments["agent_id"] is not None:
+        raise ConfigurationError(
+            "start() takes model=... or agent_id=..., not both: an agent brings its own "
+            "model. Drop one of them."
         )
     return _pick(arguments, _START_FIELDS, stream)
 

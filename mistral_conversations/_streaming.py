@@ -9,19 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import _json
-from ._accumulate import Accumulator
+from . import _failures, _json
+from ._accumulate import Accumulator, BadEvent
 from ._convert import converter
+from ._outcomes import LinkFailure
 from ._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from .errors import (
-    APIConnectionError,
-    APITimeoutError,
     MistralError,
-    ServerEventError,
-    StreamDecodeError,
     StreamError,
-    StreamInterruptedError,
-    excerpt,
 )
 from .models import (
     ConversationEvent,
@@ -115,11 +110,7 @@ class AsyncEventStream:
                 self._finished = True
                 raise
             except BaseException:
-                self._error = StreamInterruptedError(
-                    "Connecting this stream was interrupted (cancelled) after its request "
-                    "may have been sent; it is not sent again, since the server may have "
-                    "acted on it. Start a new stream to try again."
-                )
+                self._error = _failures.connect_interrupted()
                 self._finished = True
                 raise
         elif self._error is not None and self._body is None and not self._acc.done:
@@ -135,11 +126,7 @@ class AsyncEventStream:
         try:
             body = await asyncio.wait_for(connect(), limit)
         except asyncio.TimeoutError:
-            raise APITimeoutError(
-                f"The stream did not start within its deadline, Timeout(stream={limit:g}); "
-                "the request may have reached the server. Raise Timeout(stream=...), or "
-                "leave it None for no deadline."
-            ) from None
+            raise _failures.stream_did_not_start(limit) from None
         # One timer for the whole stream, not a timeout around every read.
         self._timer = loop.call_at(deadline, self._expire)
         return body
@@ -189,66 +176,37 @@ class AsyncEventStream:
         assert body is not None
         try:
             chunk = await body.read()
-        except APIConnectionError as exc:
+        except LinkFailure as failure:
             if body.closed_by_client:
-                self._fail(self._closed_midway(self._closer()))
-                return
-            why = "a read timeout" if isinstance(exc, APITimeoutError) else "a broken link"
-            self._fail(
-                StreamInterruptedError(
-                    f"The stream was cut midway by {why}; what arrived is in .partial. ({exc})",
-                    partial=self._acc.result(),
-                ),
-                cause=exc,
-            )
+                self._fail(_failures.stream_closed(self._closer(), self._acc.result()))
+            else:
+                self._fail(_failures.stream_cut(failure, self._acc.result()), cause=failure)
             return
         if chunk:
             try:
                 messages = self._decoder.feed(chunk)
             except EventTooLarge as exc:
                 self._take(exc.events)  # those the same chunk completed before it
-                if self._error is not None or self._acc.done:
-                    return
-                self._fail(
-                    StreamDecodeError(
-                        f"The stream sent an event larger than max_event_size "
-                        f"({exc.limit:,} characters); reading stopped and the connection "
-                        "was closed. What arrived before it is in .partial. Raise "
-                        "AsyncClient(max_event_size=...) if such events are expected.",
-                        raw=exc.excerpt,
-                        partial=self._acc.result(),
+                if self._error is None and not self._acc.done:
+                    self._fail(
+                        _failures.event_too_large(exc.limit, exc.excerpt, self._acc.result())
                     )
-                )
                 return
             self._take(messages)
             return
         self._take(self._decoder.close())
         if self._error is None and not self._acc.done:
+            partial = self._acc.result()
             if body.closed_by_client:
-                self._fail(self._closed_midway(self._closer()))
+                self._fail(_failures.stream_closed(self._closer(), partial))
                 return
-            pending = self._decoder.pending
-            tail = f" The last, incomplete data was: {pending[:200]!r}." if pending else ""
-            self._fail(
-                StreamInterruptedError(
-                    "The connection ended before the server said the response was done "
-                    f"(no conversation.response.done event); what arrived is in .partial.{tail}",
-                    partial=self._acc.result(),
-                )
-            )
+            self._fail(_failures.stream_ended_early(self._decoder.pending, partial))
         self._finish()
 
     def _closer(self) -> str:
         if self._expired:
             return f"it ran past its deadline, Timeout(stream={self._limit:g})"
         return "the client was closed"
-
-    def _closed_midway(self, why: str) -> StreamInterruptedError:
-        return StreamInterruptedError(
-            f"The stream was closed before the response was complete ({why}); what "
-            "arrived is in .partial.",
-            partial=self._acc.result(),
-        )
 
     def _take(self, messages: list[ServerSentEvent]) -> None:
         # The loop of every event of every stream: names are looked up once, outside it.
@@ -263,21 +221,15 @@ class AsyncEventStream:
                 data = loads(raw)
             except ValueError:
                 self._fail(
-                    StreamDecodeError(
-                        f"The stream's {message.event!r} event carried data that is not "
-                        f"JSON: {raw[:200]!r}",
-                        raw=excerpt(raw),
-                        partial=acc.result(),
+                    _failures.unreadable_event(
+                        "carried data that is not JSON", raw, acc.result(), message.event
                     )
                 )
                 return
             if not isinstance(data, dict):
                 self._fail(
-                    StreamDecodeError(
-                        f"The stream's {message.event!r} event carried JSON that is not an "
-                        f"object: {raw[:200]!r}",
-                        raw=excerpt(raw),
-                        partial=acc.result(),
+                    _failures.unreadable_event(
+                        "carried JSON that is not an object", raw, acc.result(), message.event
                     )
                 )
                 return
@@ -287,28 +239,26 @@ class AsyncEventStream:
                 event = structure(data, ConversationEvent)
             except Exception as exc:
                 self._fail(
-                    StreamDecodeError(
-                        f"The stream carried a {data.get('type')!r} event this library cannot "
-                        f"read ({exc}): {raw[:200]!r}",
-                        raw=excerpt(raw),
-                        partial=acc.result(),
+                    _failures.unreadable_event(
+                        f"carried a {data.get('type')!r} event this library cannot read ({exc})",
+                        raw,
+                        acc.result(),
                     ),
                     cause=exc,
                 )
                 return
             if isinstance(event, ResponseErrorEvent):
+                self._fail(_failures.server_event_error(event, acc.result()))
+                return
+            try:
+                add(event)
+            except BadEvent as exc:
                 self._fail(
-                    ServerEventError(
-                        f"The server reported an error in the stream (code {event.code}): "
-                        f"{event.message}",
-                        code=event.code,
-                        server_message=event.message,
-                        event=event,
-                        partial=acc.result(),
+                    _failures.unreadable_event(
+                        f"carried a {data.get('type')!r} event with {exc}", raw, acc.result()
                     )
                 )
                 return
-            add(event)
             ready(event)
             if event.__class__ is ResponseDoneEvent:
                 # The end of the turn: whatever a server sends after it (more events,
@@ -366,7 +316,7 @@ class AsyncEventStream:
         """
         self._connect = None
         if not self._finished and self._error is None and not self._acc.done:
-            self._error = self._closed_midway(why)
+            self._error = _failures.stream_closed(why, self._acc.result())
         self._finished = True
         self._close_body()
 

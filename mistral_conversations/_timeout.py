@@ -47,4 +47,9 @@ class Timeout:
             raise TypeError(
                 f"timeout must be a Timeout, a number of seconds or None, not {value!r}"
             )
+        if not value > 0:  # written so that NaN fails too
+            raise ValueError(
+                f"timeout={value!r}: a timeout is a positive number of seconds (or a "
+                "Timeout, or None for the defaults)"
+            )
         return cls(connect=value, read=value, total=value)

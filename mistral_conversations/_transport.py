@@ -13,10 +13,10 @@ import ipaddress
 import logging
 import os
 import select
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,30 +27,19 @@ from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _fork, _json
-from ._convert import converter
-from ._retry import RETRYABLE_STATUSES, Decision, Failure, GiveUp, RetryPolicy, parse_retry_after
+from . import _fork
+from ._outcomes import (
+    BodyTooLarge,
+    GaveUp,
+    Link,
+    LinkFailure,
+    NotAnEventStream,
+    StatusFailure,
+)
+from ._retry import Failure, RetryPolicy
 from ._timeout import Timeout
 from ._version import __version__
-from .errors import (
-    EXCERPT_LIMIT,
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConflictError,
-    InternalServerError,
-    MistralError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    UnprocessableEntityError,
-    excerpt,
-)
-from .models import ValidationErrorDetail
+from .errors import EXCERPT_LIMIT, ConfigurationError
 
 __all__ = ["Answer", "StreamBody", "Transport"]
 
@@ -58,7 +47,6 @@ _A = TypeVar("_A")
 
 USER_AGENT = f"mistral-conversations/{__version__}"
 logger = logging.getLogger("mistral_conversations")
-_REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
 
 # An error answer's body is only ever quoted: this much of it is read, the rest dropped.
@@ -76,14 +64,6 @@ def _aiohttp_timeout(timeout: Timeout, *, streaming: bool) -> aiohttp.ClientTime
         sock_connect=timeout.connect,
         sock_read=timeout.read,
     )
-
-
-class _NoRetry(Exception):
-    """Carries an error that no retry policy should see as retryable."""
-
-    def __init__(self, error: MistralError) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 def _has_pending_input(connection: Connection) -> bool:
@@ -147,7 +127,7 @@ class StreamBody:
 
     async def read(self) -> bytes:
         """The next piece of the body as it arrives; ``b""`` at its end."""
-        with _mapped_errors(self._transport_origin, answered=True):
+        with _link_failures(self._transport_origin, answered=True):
             return await self._response.content.readany()
 
     def close(self) -> None:
@@ -170,6 +150,13 @@ def normalise_base_url(base_url: str) -> str:
     would cross the network in clear text.
     """
     parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        # Not echoed: the part before "@" may be a password.
+        raise ConfigurationError(
+            "base_url must not hold a user name or password (user:password@host): this "
+            "client sends the API key in a header. Give the plain URL, like "
+            "'https://api.mistral.ai'."
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"base_url must be an http:// or https:// URL with a host, like "
@@ -330,7 +317,7 @@ class Transport:
     ) -> Answer:
         """Send a request and read its whole answer, retrying as the policy allows.
 
-        Raises the library's error for an error status or a failed connection.
+        Anything but a success whose body could be read whole raises :class:`GaveUp`.
         """
         kwargs = self._request_kwargs(
             params=params, body=body, timeout=timeout, headers=headers, streaming=False
@@ -339,15 +326,15 @@ class Transport:
 
         async def attempt() -> Answer:
             session = (await self._state()).session
-            with _mapped_errors(self.origin, answered=False, session=session) as progress:
+            with _link_failures(self.origin, answered=False, session=session) as progress:
                 async with session.request(method, url, **kwargs) as response:
                     progress.answered = True
                     if response.status >= 300:
                         data, _ = await _read_bounded(response, _ERROR_BODY_LIMIT)
-                        raise status_error(response.status, response.headers, data)
+                        raise StatusFailure(response.status, response.headers, data)
                     data, whole = await _read_bounded(response, self.max_body_size)
                     if not whole:
-                        raise _NoRetry(_too_large(self.max_body_size or 0))
+                        raise BodyTooLarge(self.max_body_size or 0)
             return Answer(response.status, response.headers, data)
 
         return await self._retrying(method, path, retry, attempt)
@@ -362,7 +349,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy,
     ) -> StreamBody:
-        """Send a request whose answer is a stream; raise for an error status.
+        """Send a request whose answer is a stream; raise :class:`GaveUp` if none came.
 
         Retried, as the policy allows, only until the answer's status arrives: once the
         body has begun, a break is the stream's to report, never a silent restart.
@@ -374,21 +361,15 @@ class Transport:
 
         async def attempt() -> StreamBody:
             state = await self._state()
-            with _mapped_errors(self.origin, answered=False, session=state.session) as progress:
+            with _link_failures(self.origin, answered=False, session=state.session) as progress:
                 response = await state.session.request(method, url, **kwargs)
                 progress.answered = True
                 if response.status >= 300:
                     data = await _read_and_release(response)
-                    raise status_error(response.status, response.headers, data)
+                    raise StatusFailure(response.status, response.headers, data)
                 if response.content_type != "text/event-stream":
                     data = await _read_and_release(response)
-                    text = data.decode("utf-8", "replace")
-                    raise ResponseDecodeError(
-                        f"A stream was asked for, but the server answered with "
-                        f"{response.content_type or 'no content type'} instead of an event "
-                        f"stream: {text[:200]!r}. Check base_url.",
-                        body=excerpt(text),
-                    )
+                    raise NotAnEventStream(response.content_type, data)
             body = StreamBody(response, self.origin)
             state.bodies.add(body)
             return body
@@ -408,13 +389,18 @@ class Transport:
             attempts += 1
             try:
                 return await attempt()
-            except _NoRetry as carrier:
-                raise carrier.error from carrier.error.__cause__
-            except (APIStatusError, APIConnectionError) as exc:
-                if self.closed:  # aclose() ran meanwhile: nothing may be sent any more
-                    raise
-                failure = _failure_of(exc)
-                headers = exc.headers if isinstance(exc, APIStatusError) else None
+            except (StatusFailure, LinkFailure, BodyTooLarge, NotAnEventStream) as outcome:
+                if isinstance(outcome, StatusFailure):
+                    failure: Failure | int | None = outcome.status
+                    headers: Mapping[str, str] | None = outcome.headers
+                else:
+                    failure = outcome.link.failure if isinstance(outcome, LinkFailure) else None
+                    headers = None
+                # aclose() ran meanwhile: nothing may be sent any more.
+                if failure is None or self.closed:
+                    raise GaveUp(
+                        outcome, attempts=attempts, decision=None, max_attempts=policy.max_attempts
+                    ) from outcome
                 decision = policy.decide(
                     method=method,
                     failure=failure,
@@ -423,11 +409,12 @@ class Transport:
                     headers=headers,
                 )
                 if decision.give_up:
-                    exc.attempts = attempts
-                    note = _give_up_note(failure, decision, attempts, policy)
-                    if note:
-                        exc.args = (f"{exc.args[0]} {note}", *exc.args[1:])
-                    raise
+                    raise GaveUp(
+                        outcome,
+                        attempts=attempts,
+                        decision=decision,
+                        max_attempts=policy.max_attempts,
+                    ) from outcome
                 logger.info(
                     "retrying %s %s in %.2fs (attempt %d of %d failed: %s)",
                     method,
@@ -435,7 +422,7 @@ class Transport:
                     decision.delay,
                     attempts,
                     policy.max_attempts,
-                    _cause(exc),
+                    f"HTTP {failure}" if isinstance(failure, int) else failure.value,
                 )
                 await self.sleep(decision.delay)
 
@@ -484,53 +471,13 @@ async def _read_bounded(response: aiohttp.ClientResponse, limit: int | None) -> 
     return b"".join(pieces), True
 
 
-def _too_large(limit: int) -> ResponseDecodeError:
-    return ResponseDecodeError(
-        f"The answer's body is larger than max_body_size ({limit:,} bytes, counted after "
-        "decompression); reading stopped there and the connection was closed. Raise "
-        "AsyncClient(max_body_size=...) if such answers are expected.",
-        body="",
-    )
-
-
 def _os_reason(error: OSError) -> str:
     # asyncio puts "Connect call failed (host, port)" where strerror would be; the
     # errno says it in words a user knows ("Connection refused").
-    if error.errno:
+    if error.errno and error.errno > 0:
         return os.strerror(error.errno)
+    # A resolver's error (socket.gaierror) has a negative code that strerror cannot name.
     return error.strerror or str(error)
-
-
-def _failure_of(exc: APIStatusError | APIConnectionError) -> Failure | int:
-    """What a retry policy needs to know of a failed attempt."""
-    if isinstance(exc, APIStatusError):
-        return exc.status_code
-    return exc.failure
-
-
-def _cause(exc: MistralError) -> str:
-    if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code}"
-    return type(exc.__cause__ or exc).__name__
-
-
-def _give_up_note(
-    failure: Failure | int, decision: Decision, attempts: int, policy: RetryPolicy
-) -> str | None:
-    """What the final error adds about retrying: how many attempts, and why no more."""
-    if decision.give_up is GiveUp.NOT_RETRYABLE:
-        if isinstance(failure, Failure):  # the message already says the server may have acted
-            return (
-                "[not sent again, since that could act twice; "
-                "RetryPolicy(retry_posts='all') sends it again anyway]"
-            )
-        # A status never retried (404) needs no note; a POST's 500 says why not.
-        return f"[{decision.reason}]" if failure in RETRYABLE_STATUSES else None
-    if policy.max_attempts == 1:  # the caller disabled retries: nothing to explain
-        return None
-    if decision.reason.startswith("gave up after"):  # the reason counts the attempts
-        return f"[{decision.reason}]"
-    return f"[{attempts} attempt{'s' if attempts > 1 else ''} made; {decision.reason}]"
 
 
 def _origin(url: str) -> str:
@@ -544,85 +491,52 @@ class _Progress:
 
 
 @contextlib.contextmanager
-def _mapped_errors(
+def _link_failures(
     origin: str, *, answered: bool, session: aiohttp.ClientSession | None = None
 ) -> Iterator[_Progress]:
-    """Turn aiohttp and socket failures into the library's connection errors.
+    """Turn aiohttp and socket failures into :class:`LinkFailure` facts.
 
-    The one place where transport exceptions become library exceptions. ``answered``
-    (set by the caller once the status line arrived) decides what the message says of
-    the request's fate. The aiohttp exception stays as ``__cause__`` for debugging,
-    scrubbed of the request's headers, which hold the API key.
+    The one place where transport exceptions are read. ``answered`` (set by the caller
+    once the status line arrived) tells a break before the answer from one while it is
+    read. The aiohttp exception stays as ``__cause__`` for debugging, scrubbed of the
+    request's headers, which hold the API key.
     """
     progress = _Progress(answered)
     try:
         yield progress
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         _scrub(exc)
-        if isinstance(exc, aiohttp.ConnectionTimeoutError) and _pool_is_full(session):
-            # Not retried: another wait for a full pool would only hide the cause.
-            pool_error = _pool_timeout(origin)
-            pool_error.__cause__ = exc
-            raise _NoRetry(pool_error) from None
-        error = _connection_error(exc, origin, answered=progress.answered)
-        error.failure = _failure_kind(exc)
-        raise error from exc
+        link, detail = _link_of(exc, answered=progress.answered, session=session)
+        raise LinkFailure(link, origin, detail) from exc
+
+
+def _link_of(
+    exc: BaseException, *, answered: bool, session: aiohttp.ClientSession | None
+) -> tuple[Link, str]:
+    """How an attempt failed, and what the network layer said of it, in its words."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return (Link.POOL_TIMEOUT if _pool_is_full(session) else Link.CONNECT_TIMEOUT), ""
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return Link.READ_TIMEOUT, ""
+    if isinstance(exc, asyncio.TimeoutError):  # on 3.10 not the builtin TimeoutError
+        return Link.TOTAL_TIMEOUT, ""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return Link.TLS_CERTIFICATE, str(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return Link.TLS_HANDSHAKE, str(exc.os_error)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return Link.UNRESOLVED, _os_reason(exc.os_error)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Link.REFUSED, _os_reason(exc.os_error)
+    if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+        return Link.TLS_HANDSHAKE, str(exc)
+    link = Link.DROPPED_WHILE_READING if answered else Link.DROPPED_BEFORE_ANSWER
+    return link, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _pool_is_full(session: aiohttp.ClientSession | None) -> bool:
     connector = session.connector if session is not None else None
     return isinstance(connector, _CheckedConnector) and connector.is_full()
-
-
-def _pool_timeout(origin: str) -> APITimeoutError:
-    error = APITimeoutError(
-        f"Timed out waiting for a free connection to {origin}: all max_connections "
-        "connections of this client are in use (each open stream holds one until it "
-        "ends); the request was not sent. Close streams you no longer read, or raise "
-        "AsyncClient(max_connections=...)."
-    )
-    error.failure = Failure.CONNECT
-    return error
-
-
-def _connection_error(exc: BaseException, origin: str, *, answered: bool) -> APIConnectionError:
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError(
-            f"Timed out connecting to {origin}; the request was not sent. "
-            "Check the base URL and your network, or raise Timeout(connect=...)."
-        )
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return APITimeoutError(
-            f"Timed out waiting for {origin} to answer (read timeout); the server may have "
-            "acted on the request. Raise Timeout(read=...) if answers are slow."
-        )
-    if isinstance(exc, asyncio.TimeoutError):  # on 3.10 not the builtin TimeoutError
-        return APITimeoutError(
-            f"The request to {origin} took longer than its total time limit; the server may "
-            "have acted on it. Raise Timeout(total=...) for long requests."
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return APIConnectionError(
-            f"Could not connect to {origin}: {_os_reason(exc.os_error)}. "
-            "The request was not sent; check the base URL and your network."
-        )
-    if answered:
-        what = "The connection broke while the answer was being read"
-    else:
-        what = "The connection broke before an answer came"
-    return APIConnectionError(
-        f"{what} ({type(exc).__name__}: {exc}); the request may have reached {origin}, "
-        "and the server may have acted on it."
-    )
-
-
-def _failure_kind(exc: BaseException) -> Failure:
-    """What a retry policy needs to know of a failure without an answer."""
-    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
-        return Failure.CONNECT
-    if isinstance(exc, asyncio.TimeoutError):
-        return Failure.TIMEOUT
-    return Failure.DROPPED
 
 
 def _scrub(exc: BaseException | None) -> None:
@@ -634,123 +548,3 @@ def _scrub(exc: BaseException | None) -> None:
         if isinstance(info, RequestInfo):
             exc.request_info = info._replace(headers=CIMultiDictProxy(CIMultiDict()))  # type: ignore[attr-defined]
         exc = exc.__cause__ or exc.__context__
-
-
-_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
-
-_ADVICE: dict[int, str] = {
-    400: "Check the arguments of the call.",
-    401: "Check the API key: pass api_key= or set MISTRAL_API_KEY.",
-    403: "This API key may not do this; check its workspace and permissions.",
-    404: "Check the id: it may be mistyped, deleted, or belong to another workspace.",
-    409: "The resource changed meanwhile; read it again and retry.",
-    422: "The server rejected the request's fields; see .detail.",
-    429: "Rate limited: wait and retry, or lower the request rate.",
-}
-
-
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The server's id for a request, as support asks for it."""
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def _server_message(body: bytes) -> tuple[str | None, Any]:
-    try:
-        data = _json.loads(body)
-    except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return (text[:500] or None), None
-    if isinstance(data, dict):
-        message = data.get("message")
-        if isinstance(message, str) and message:
-            return message, data
-        detail = data.get("detail")
-        if isinstance(detail, str) and detail:
-            return detail, data
-        if isinstance(detail, list):
-            return _describe_validation(detail), data
-    return None, data
-
-
-def _describe_validation(detail: list[Any]) -> str:
-    parts = []
-    for item in detail:
-        if not isinstance(item, dict):
-            continue
-        loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts) or "validation failed"
-
-
-def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError:
-    """The exception for an answer with an error status."""
-    message, data = _server_message(body)
-    request_id = request_id_of(headers)
-    if 300 <= status < 400:
-        location = headers.get("Location", "?")
-        summary = (
-            f"The server redirected ({status}) to {location}; this client does not follow "
-            "redirects, so that the API key never travels elsewhere. Set base_url to the "
-            "final address."
-        )
-    else:
-        reason = _reason(status)
-        summary = f"{status} {reason}"
-        if message and message.rstrip(".") != reason:
-            summary += f": {message}"
-        if not summary.endswith((".", "!", "?")):
-            summary += "."
-        advice = _ADVICE.get(status) or (
-            "The server failed; the request may succeed if tried again later."
-            if status >= 500
-            else ""
-        )
-        if advice:
-            summary += f" {advice}"
-    if request_id:
-        summary += f" (request id: {request_id})"
-    kwargs: dict[str, Any] = {
-        "status_code": status,
-        "body": excerpt(body.decode("utf-8", "replace")),
-        "headers": headers,
-        "request_id": request_id,
-        "detail_message": message,
-    }
-    cls = _STATUS_ERRORS.get(status)
-    if cls is RateLimitError:
-        return RateLimitError(summary, retry_after=parse_retry_after(headers), **kwargs)
-    if cls is UnprocessableEntityError:
-        return UnprocessableEntityError(summary, detail=_validation_detail(data), **kwargs)
-    if cls is None:
-        cls = InternalServerError if status >= 500 else APIStatusError
-    return cls(summary, **kwargs)
-
-
-def _validation_detail(data: Any) -> list[Any]:
-    items = data.get("detail") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        return []
-    details = []
-    for item in items:
-        with contextlib.suppress(Exception):
-            details.append(converter.structure(item, ValidationErrorDetail))
-    return details
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"

@@ -40,10 +40,14 @@ __all__ = [
 
 
 class MistralError(Exception):
-    """Base class of every error this library raises."""
+    """Base class of every error this library raises.
 
-    attempts: int = 1
-    """How many attempts at the request were made before this error was raised."""
+    ``attempts`` is how many attempts at the request were made before it was raised.
+    """
+
+    def __init__(self, *args: object, attempts: int = 1) -> None:
+        super().__init__(*args)
+        self.attempts = attempts
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from args and attributes rather than by calling __init__, whose
@@ -115,10 +119,17 @@ class InputShapeError(MistralError, TypeError):
 
 
 class APIConnectionError(MistralError):
-    """No answer came: the connection failed, or dropped before the answer was read."""
+    """No answer came: the connection failed, or dropped before the answer was read.
 
-    failure: Failure = Failure.DROPPED
-    """How it failed, as a retry policy sees it: not connected, timed out, or dropped."""
+    ``failure`` is how it failed, as a retry policy sees it: not connected
+    (:attr:`Failure.CONNECT`: nothing was sent), timed out, or dropped.
+    """
+
+    def __init__(
+        self, message: str, *, failure: Failure = Failure.DROPPED, attempts: int = 1
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.failure = failure
 
 
 class APITimeoutError(APIConnectionError):
@@ -152,8 +163,9 @@ class APIStatusError(MistralError):
         headers: Mapping[str, str],
         request_id: str | None,
         detail_message: str | None = None,
+        attempts: int = 1,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, attempts=attempts)
         self.status_code = status_code
         self.message = detail_message if detail_message is not None else message
         self.body = body
