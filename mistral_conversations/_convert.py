@@ -2,9 +2,10 @@
 
 :data:`converter` is lenient, for what the server sends: unknown fields are ignored,
 unknown union variants are kept as ``Unknown*`` models, values are trusted to be of
-the spec's JSON types. :func:`parse_input` is strict, for what a user gives: unknown
-fields, missing fields and wrong JSON types raise :class:`InputShapeError` naming the
-field. Both are built by :func:`_build`, so every hook lives in one place.
+the spec's JSON types, a field left out reads as the spec's default. :func:`parse_input`
+is strict, for what a user gives: unknown fields, missing fields and wrong JSON types
+raise :class:`InputShapeError` naming the field, in a dict and in a model built by hand
+alike. Both are built by :func:`_build`, so every hook lives in one place.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import MemberDescriptorType, NoneType, UnionType
-from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, overload
 
 import attrs
 from cattrs import Converter
@@ -29,6 +30,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from . import models as m
 from ._time import format_datetime, parse_datetime
 from .errors import InputShapeError, Loc
+from .models._spec import ANSWER_DEFAULT
 
 __all__ = ["InputShapeError", "converter", "parse_input"]
 
@@ -82,17 +84,48 @@ def _expected(tp: Any) -> str:
     return f"{article} {tp.__name__} or a dict"
 
 
+def _required(cls: type[Any]) -> frozenset[str]:
+    return frozenset(a.name for a in attrs.fields(cls) if a.default is attrs.NOTHING)
+
+
 @attrs.frozen
 class _TaggedUnion:
     """A union decoded by its ``type`` field."""
 
     variants: dict[str, type[Any]]
     unknown: type[Any]
-    # (cls, fields): an item without "type" but with one of these fields is a cls.
+    # (cls, fields): in user input, an item without "type" but with one of these
+    # fields is a cls.
     untyped: tuple[type[Any], frozenset[str]] | None = None
+    # In an answer, an item without "type" is the first of these whose required fields
+    # it has, else the last (whose error then names the field it lacks). The variants
+    # needing more fields come first: a function call also has a tool run's fields.
+    untyped_answer: tuple[tuple[type[Any], frozenset[str]], ...] = ()
+
+    def answer_class(self, value: Mapping[str, Any]) -> type[Any] | None:
+        """The variant an answer's item without ``type`` is, if the union has a rule."""
+        if not self.untyped_answer:
+            return None
+        if "role" in value or "content" in value:
+            # A message: the spec's two message entries differ by role, and only the
+            # input one has prefix.
+            role = value.get("role")
+            output = role in (None, "assistant") and "prefix" not in value
+            wanted = m.MessageOutputEntry if output else m.MessageInputEntry
+            if wanted in self.variants.values():
+                return wanted
+        for cls, required in self.untyped_answer:
+            if required.issubset(value):
+                return cls
+        return self.untyped_answer[-1][0]
 
 
-def _tagged(alias: Any, untyped: tuple[type[Any], frozenset[str]] | None = None) -> _TaggedUnion:
+def _tagged(
+    alias: Any,
+    untyped: tuple[type[Any], frozenset[str]] | None = None,
+    *,
+    untyped_answer: bool = False,
+) -> _TaggedUnion:
     members = get_args(alias)
     (unknown,) = (cls for cls in members if cls in _UNKNOWN_MODELS)
     variants: dict[str, type[Any]] = {}
@@ -100,18 +133,31 @@ def _tagged(alias: Any, untyped: tuple[type[Any], frozenset[str]] | None = None)
         if cls is not unknown:
             tag = str(attrs.fields_dict(cls)["type"].default)
             variants[tag] = cls
-    return _TaggedUnion(variants, unknown, untyped)
+    answer: tuple[tuple[type[Any], frozenset[str]], ...] = ()
+    if untyped_answer:
+        # A message output last, as the fallback: its role has a default, so it needs
+        # nothing but content. The entries' schemas allow no other fields, so that an
+        # item the spec takes is one variant only, found so.
+        ordered = sorted(
+            (cls for cls in variants.values() if cls is not m.MessageOutputEntry),
+            key=lambda cls: -len(_required(cls)),
+        )
+        answer = tuple((cls, _required(cls)) for cls in [*ordered, m.MessageOutputEntry])
+    return _TaggedUnion(variants, unknown, untyped, answer)
 
 
 # Chat-completions style messages, {"role": ..., "content": ...}, are message.input
 # entries: the spec gives "type" a default, and the official SDK accepts them too.
 _UNTYPED_MESSAGE = (m.MessageInputEntry, frozenset({"role", "content"}))
+# Entries in answers may leave "type" out too, the spec giving it a default (the API
+# reference's own example of a response does): the fields say which entry it is.
+# Stream events always carry their type.
 _TAGGED_UNIONS: dict[frozenset[Any], _TaggedUnion] = {
     frozenset(get_args(alias)): tagged
     for alias, tagged in [
-        (m.Entry, _tagged(m.Entry, _UNTYPED_MESSAGE)),
-        (m.OutputEntry, _tagged(m.OutputEntry)),
-        (m.MessageEntry, _tagged(m.MessageEntry, _UNTYPED_MESSAGE)),
+        (m.Entry, _tagged(m.Entry, _UNTYPED_MESSAGE, untyped_answer=True)),
+        (m.OutputEntry, _tagged(m.OutputEntry, untyped_answer=True)),
+        (m.MessageEntry, _tagged(m.MessageEntry, _UNTYPED_MESSAGE, untyped_answer=True)),
         (m.InputChunk, _tagged(m.InputChunk)),
         (m.OutputChunk, _tagged(m.OutputChunk)),
         (m.ThinkingChunk, _tagged(m.ThinkingChunk)),
@@ -139,6 +185,73 @@ def _is_union(tp: Any) -> bool:
 def _is_list(tp: Any) -> bool:
     origin: Any = get_origin(tp)
     return origin is list
+
+
+def _union_members(union: Any) -> tuple[Any, ...]:
+    """The members of a union, without None, and without a Literal of strs beside str.
+
+    ``Literal["low", "high"] | str`` names the known values for editors and type
+    checkers; on the wire it is a string, any string.
+    """
+    members = tuple(tp for tp in get_args(union) if tp is not NoneType)
+    if str in members:
+        members = tuple(
+            tp
+            for tp in members
+            if not (get_origin(tp) is Literal and all(isinstance(v, str) for v in get_args(tp)))
+        )
+    return members
+
+
+_AS_IS: dict[Any, str] = {
+    str: "v.__class__ is str",
+    int: "v.__class__ is int",
+    bool: "v.__class__ is bool",
+    float: "(v.__class__ is float or v.__class__ is int)",
+    datetime: "isinstance(v, datetime)",
+}
+
+
+def _as_is_test(tp: Any) -> str | None:
+    """A quick test (Python, of ``v``) that a value is one ``tp``'s strict hook takes as it is.
+
+    True promises that the hook would accept the value unchanged; False promises
+    nothing (the hook then decides, and names the problem). None: ``tp`` (a list, a
+    model) has no such quick test.
+    """
+    test = _AS_IS.get(tp)
+    if test is not None:
+        return test
+    if _is_free_dict(tp):
+        return "v.__class__ is dict"
+    if not _is_union(tp):
+        return None
+    tests = [test for tp in _union_members(tp) if (test := _as_is_test(tp)) is not None]
+    if NoneType in get_args(tp):
+        tests.insert(0, "v is None")
+    return f"({' or '.join(tests)})" if tests else None
+
+
+def _as_is_fn(cls: type[Any]) -> Callable[[Any], bool] | None:
+    """A quick test that a model built by hand is valid as it is; None where none can tell.
+
+    A model whose fields all hold strings, numbers, timestamps or free dicts of the right
+    types, and whose constants are right, needs no closer look. Any field that holds
+    lists or models takes one (it is a model of its own, or a union of them).
+    """
+    lines = ["def as_is(i):"]
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        test = _as_is_test(field.type)
+        if test is None:
+            return None
+        if isinstance(field.default, str):  # a constant
+            test = f"v == {field.default!r}"
+        lines += [f"  v = i.{field.name}", f"  if not ({test}):", "    return False"]
+    lines.append("  return True")
+    names: dict[str, Any] = {"datetime": datetime}
+    exec(compile("\n".join(lines), f"<quick test of {cls.__name__}>", "exec"), names)
+    as_is: Callable[[Any], bool] = names["as_is"]
+    return as_is
 
 
 # Stream events arrive by the thousand a second, each decoded on its own: their models get
@@ -181,6 +294,7 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
             or field.converter is not None
             or field.validator is not None
             or isinstance(default, attrs.Factory)  # type: ignore[arg-type]
+            or ANSWER_DEFAULT in field.metadata
         ):
             return general
         hook = conv.get_structure_hook(tp)
@@ -194,7 +308,7 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
             read = f"get({name!r})" if default is None else f"get({name!r}, d_{name})"
         if tp is str and hook == str_hook:  # cattrs calls str(value)
             lines += [f"    v = {read}", "    if v.__class__ is not str:", "      v = str(v)"]
-        elif hook is _identity:  # a union of JSON scalars, taken as it comes
+        elif hook is _identity:  # an int, or a union of JSON scalars, taken as it comes
             lines.append(f"    v = {read}")
         elif tp == datetime | None and default is None:  # the datetime hook: parse_datetime
             lines += [f"    v = {read}", "    if v is not None:", "      v = parse_datetime(v)"]
@@ -230,19 +344,45 @@ def _build(*, strict: bool) -> _Converter:
     conv = _Converter(forbid_extra_keys=strict, detailed_validation=strict)
 
     def structure_attrs(cls: type[Any]) -> _Hook:
+        fields = attrs.fields(attrs.resolve_types(cls))
         fn = make_dict_structure_fn(cls, conv)
         if not strict:
-            return _lean_structure_fn(cls, conv, fn) if cls in _LEAN_MODELS else fn
-        consts = [
-            (a.name, a.default)
-            for a in attrs.fields(cls)
-            if a.default is not None and a.default is not attrs.NOTHING
-        ]
+            if cls in _LEAN_MODELS:
+                return _lean_structure_fn(cls, conv, fn)
+            defaults = {
+                a.name: a.metadata[ANSWER_DEFAULT] for a in fields if ANSWER_DEFAULT in a.metadata
+            }
+            if not defaults:
+                return fn
+
+            def structure_answer(value: Any, _: Any) -> Any:
+                if value.__class__ is dict and not defaults.keys() <= value.keys():
+                    value = {**defaults, **value}
+                return fn(value, cls)
+
+            return structure_answer
+        # The constants (type, object, role) are the str defaults; an int default is a
+        # count an answer may leave out, not a constant.
+        consts = [(a.name, a.default) for a in fields if isinstance(a.default, str)]
+        names = tuple(a.name for a in fields)
+        optional = frozenset(a.name for a in fields if a.default is None)
+        as_is = _as_is_fn(cls)
 
         def structure_strict(value: Any, _: Any) -> Any:
-            if isinstance(value, cls):
+            # Most models built by hand hold strings and numbers of the right types:
+            # those are used as they are, after a quick look.
+            if value.__class__ is cls and as_is is not None and as_is(value):
                 return value
-            if not isinstance(value, Mapping):
+            if isinstance(value, cls):
+                # A model built by hand is checked as the dict of its fields would be,
+                # through the same hooks: the same problems, at the same paths, in the
+                # same words. None in an optional field is "not set", as in a dict.
+                value = {
+                    name: field_value
+                    for name in names
+                    if (field_value := getattr(value, name)) is not None or name not in optional
+                }
+            elif not isinstance(value, Mapping):
                 raise _ShapeError((), f"expected {_expected(cls)}, got {_describe(value)}")
             for name, const in consts:
                 if name in value and value[name] != const:
@@ -265,6 +405,15 @@ def _build(*, strict: bool) -> _Converter:
         unknown = union.unknown
         known_tags = ", ".join(repr(tag) for tag in union.variants)
 
+        # Strict: a model built by hand is checked like a dict (see structure_attrs).
+        by_model = {cls: hook for hook, cls in table.values()} if strict else {}
+
+        def structure_instance(value: Any) -> Any:
+            if isinstance(value, unknown) or not strict:
+                return value
+            cls = next(cls for cls in union.variants.values() if isinstance(value, cls))
+            return conv.get_structure_hook(cls)(value, cls)
+
         def structure_item(value: Any, _: Any) -> Any:
             if value.__class__ is dict:
                 tag = value.get("type")
@@ -273,19 +422,28 @@ def _build(*, strict: bool) -> _Converter:
                     if found is not None:
                         return found[0](value, found[1])
                     return unknown(type=tag, raw=value)
+            elif by_model:
+                hook = by_model.get(value.__class__)
+                if hook is not None:
+                    return hook(value, value.__class__)
             return structure_unusual(value)
 
         def structure_unusual(value: Any) -> Any:
             if isinstance(value, members):
-                return value
+                return structure_instance(value)
             if not isinstance(value, Mapping):
                 raise _ShapeError(
                     (), f"expected an object with a 'type' field, got {_describe(value)}"
                 )
             if "type" not in value:
-                if union.untyped is not None and union.untyped[1].intersection(value):
-                    cls = union.untyped[0]
-                    return conv.get_structure_hook(cls)(value, cls)
+                untyped: type[Any] | None = None
+                if strict:
+                    if union.untyped is not None and union.untyped[1].intersection(value):
+                        untyped = union.untyped[0]
+                else:
+                    untyped = union.answer_class(value)
+                if untyped is not None:
+                    return conv.get_structure_hook(untyped)(value, untyped)
                 raise _ShapeError(("type",), f"required field is missing (one of {known_tags})")
             tag = value["type"]
             if not isinstance(tag, str):
@@ -323,8 +481,11 @@ def _build(*, strict: bool) -> _Converter:
 
         # Any other union is of different JSON types: dispatch on the value's.
         by_class: dict[type[Any], tuple[_Hook, Any] | None] = {}
-        if classes:
-            by_class[dict] = structure_members(classes)
+        object_handler = structure_members(classes) if classes else None
+        if object_handler is not None:
+            by_class[dict] = object_handler
+            if strict:  # a model built by hand is checked like a dict (see structure_attrs)
+                by_class.update(dict.fromkeys(classes, object_handler))
         for tp in members:
             if tp in _SCALAR_NAMES:
                 by_class[tp] = None
@@ -346,6 +507,8 @@ def _build(*, strict: bool) -> _Converter:
             if found is not missing:
                 return found[0](value, found[1])
             if classes and isinstance(value, classes):
+                if strict and object_handler is not None:  # a subclass of a model
+                    return object_handler[0](value, object_handler[1])
                 return value
             for kind, handler in by_class.items():
                 if kind is not bool and isinstance(value, kind) and handler is not None:
@@ -355,12 +518,11 @@ def _build(*, strict: bool) -> _Converter:
         return structure_by_json_type, None
 
     def structure_union(union: Any) -> _Hook:
-        args = get_args(union)
-        members = tuple(tp for tp in args if tp is not NoneType)
+        members = _union_members(union)
         if not strict and all(tp in _SCALAR_NAMES for tp in members):
             return _identity
         hook, tp = structure_members(members)
-        if len(members) == len(args):
+        if NoneType not in get_args(union):
             return hook
 
         def structure_nullable(value: Any, _: Any) -> Any:
@@ -382,7 +544,14 @@ def _build(*, strict: bool) -> _Converter:
             )
         return cls(type=value["type"], raw=dict(value))
 
-    conv.register_structure_hook(datetime, lambda value, _: parse_datetime(value))
+    def structure_datetime(value: Any, _: Any) -> datetime:
+        # A datetime in user input is one a model holds: one decoded from an answer,
+        # sent back; the wire's strings are parsed.
+        if strict and isinstance(value, datetime):
+            return value
+        return parse_datetime(value)
+
+    conv.register_structure_hook(datetime, structure_datetime)
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_structure_hook_factory(attrs.has, structure_attrs)
     conv.register_unstructure_hook_factory(attrs.has, unstructure_attrs)
@@ -394,6 +563,10 @@ def _build(*, strict: bool) -> _Converter:
     conv.register_unstructure_hook_factory(_is_free_dict, lambda _: lambda value: value)
     if strict:
         _register_strict_scalars(conv)
+    else:
+        # The numbers of answers are taken as they come, as the optional ones always were:
+        # the server's JSON types are trusted, not coerced (int("3") would hide a bug).
+        conv.register_structure_hook(int, _identity)
     return conv
 
 

@@ -4,7 +4,9 @@ Every strategy draws a dict valid against the spec's schema of the same name (se
 ``tests/spec.py``), with timestamps in the canonical form the converter writes
 (``2025-05-28T09:01:28.362436Z``, other offsets as ``isoformat``), so that a decode and
 re-encode gives back the very same dict. Optional fields are either absent or set,
-never ``null``; constant fields (``type``, ``object``, ``role``) are always present.
+never ``null``; constant fields (``type``, ``object``, ``role``) are always present, but
+for the ``type`` of the entries of answers (responses, histories, messages), which the
+spec defaults and the API's own example leaves out.
 
 ``unknown=True`` mixes in variants of a ``type`` the library does not know (with
 arbitrary extra JSON), at every place a discriminated union may hold one. Those dicts
@@ -453,6 +455,13 @@ usage = obj(
 )
 
 
+def _sometimes_untyped(entry: Strategy, unknown: bool) -> Strategy:
+    """``entry``, sometimes without its ``type`` (but for unknown ones, only their type)."""
+    if unknown:
+        return entry
+    return entry | entry.map(lambda item: {k: v for k, v in item.items() if k != "type"})
+
+
 @functools.cache
 def conversation_response(unknown: bool = False) -> Strategy:
     """A ``ConversationResponse``."""
@@ -460,7 +469,7 @@ def conversation_response(unknown: bool = False) -> Strategy:
         {
             "object": const("conversation.response"),
             "conversation_id": ids,
-            "outputs": st.lists(output_entry(unknown), max_size=4),
+            "outputs": st.lists(_sometimes_untyped(output_entry(unknown), unknown), max_size=4),
             "usage": usage,
         },
         {"guardrails": st.lists(json_objects, max_size=2)},
@@ -474,7 +483,7 @@ def conversation_history(unknown: bool = False) -> Strategy:
         {
             "object": const("conversation.history"),
             "conversation_id": ids,
-            "entries": st.lists(entry(unknown), max_size=4),
+            "entries": st.lists(_sometimes_untyped(entry(unknown), unknown), max_size=4),
         }
     )
 
@@ -486,7 +495,7 @@ def conversation_messages(unknown: bool = False) -> Strategy:
         {
             "object": const("conversation.messages"),
             "conversation_id": ids,
-            "messages": st.lists(message_entry(unknown), max_size=4),
+            "messages": st.lists(_sometimes_untyped(message_entry(unknown), unknown), max_size=4),
         }
     )
 

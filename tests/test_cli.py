@@ -42,6 +42,8 @@ from mistral_conversations.models import (
 )
 from mistral_conversations.testing import LocalServer
 
+from .scripted import ScriptedServer
+
 MODEL = "mistral-small-latest"
 posix_signals = pytest.mark.skipif(
     sys.platform == "win32", reason="SIGINT cannot be sent to one process on Windows"
@@ -577,6 +579,153 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "an id cannot be empty" in err
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("mistral-conversations ")
+
+
+def test_numbers_and_ids_out_of_range_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "some-key")
+    url = f"http://127.0.0.1:{closed_port()}"
+    assert main(["list", "--page", "-1", "--base-url", url]) == 2
+    assert main(["list", "--page-size", "0", "--base-url", url]) == 2
+    assert main(["history", "..", "--base-url", url]) == 2
+    assert main(["delete", ".", "--base-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "argument --page: must be 0 or more" in err
+    assert "argument --page-size: must be at least 1" in err
+    assert "'..' is not an id" in err
+    assert "Traceback" not in err
+
+
+# -- errors in the command line's own terms -------------------------------------------
+
+# What a Python user is told, and a command-line user cannot act on: keywords to pass,
+# attributes to read, classes to build.
+PYTHON_SPEAK = re.compile(
+    r"\w=|\s\.[a-z_]+\b|\b(?:Timeout|RetryPolicy|AsyncClient|Client)\(|\bbase_url\b|\bmax_\w+"
+)
+
+
+def cli_error(err: str) -> str:
+    """The one error line, which must speak flags and environment variables."""
+    line = error_line(err)
+    assert not PYTHON_SPEAK.search(line), line
+    return line
+
+
+def test_a_refused_key_names_the_variable(
+    local_server: LocalServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "wrong-key")
+    assert main(["list", "--base-url", local_server.base_url]) == 1
+    line = cli_error(capsys.readouterr().err)
+    assert line.startswith("error: 401 Unauthorized.")
+    assert "MISTRAL_API_KEY" in line
+
+
+def test_a_bad_base_url_names_the_flag_and_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "some-key")
+    assert main(["list", "--base-url", "api.mistral.ai"]) == 1
+    line = cli_error(capsys.readouterr().err)
+    assert line.startswith(
+        "error: --base-url (or MISTRAL_BASE_URL) must be an http:// or https:// URL"
+    )
+
+
+def test_a_refused_request_prints_what_the_server_found(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = chat(monkeypatch, capsys, "hello\n/restart entry_nope\nagain\n", "--local")
+    assert code == 0
+    line = cli_error(err)
+    assert line.startswith("error: 422 Unprocessable Entity: from_entry_id: ")
+    assert "The server rejected the request's fields. (request id: " in line
+
+
+async def test_details_the_message_does_not_give_are_printed(
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    detail = [
+        {"loc": ["query", "page_size"], "msg": "Input should be at most 100", "type": "le"},
+        {"loc": ["query", "page"], "msg": "Input is odd", "type": "odd"},
+    ]
+    scripted.reply(422, json.dumps({"message": "Invalid query", "detail": detail}))
+    monkeypatch.setenv("MISTRAL_API_KEY", "some-key")
+    code = await asyncio.to_thread(main, ["list", "--base-url", scripted.base_url])
+    assert code == 1
+    line = cli_error(capsys.readouterr().err)
+    assert line.startswith("error: 422 Unprocessable Entity: Invalid query.")
+    assert "query.page_size: Input should be at most 100; query.page: Input is odd" in line
+
+
+async def test_an_unreadable_answer_prints_its_body(
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted.reply(200, b'[{"id": 5}]')
+    monkeypatch.setenv("MISTRAL_API_KEY", "some-key")
+    code = await asyncio.to_thread(main, ["list", "--base-url", scripted.base_url])
+    assert code == 1
+    line = cli_error(capsys.readouterr().err)
+    assert "The body was '[{\"id\": 5}]'; please report this with it." in line
+
+
+async def test_a_redirect_names_the_flag(
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted.reply(307, b"", {"Location": "https://elsewhere.example/v1/conversations"})
+    monkeypatch.setenv("MISTRAL_API_KEY", "some-key")
+    code = await asyncio.to_thread(main, ["list", "--base-url", scripted.base_url])
+    assert code == 1
+    line = cli_error(capsys.readouterr().err)
+    assert "Set --base-url (or MISTRAL_BASE_URL) to the final address." in line
+
+
+def test_giving_up_names_max_attempts(api: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
+    api.fail_next(2, 503, retry_after=0)
+    assert main(["list", "--max-attempts", "2"]) == 1
+    line = cli_error(capsys.readouterr().err)
+    assert line.startswith("error: 503 Service Unavailable")
+    assert "(--max-attempts 2)" in line
+
+
+def test_a_turn_not_sent_twice_says_so_without_python(
+    api: LocalServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.drop_next(when="after_processing", methods=["POST"])
+    code, _, err = chat(monkeypatch, capsys, "hello\n")
+    assert code == 1
+    line = cli_error(err)
+    assert "the server may have acted on it" in line
+    assert line.endswith("[not sent again, since that could act twice]")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["list"], ["history", "conv_1"], ["delete", "conv_1"], ["list", "--help"], ["chat"]],
+    ids=" ".join,
+)
+def test_only_the_commands_that_serve_load_the_server(args: list[str]) -> None:
+    # In a process of its own: this one has the server loaded already.
+    code = (
+        "import sys\n"
+        "from mistral_conversations.__main__ import main\n"
+        f"main({args!r})\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith("
+        "('aiohttp.web', 'mistral_conversations.testing')))\n"
+        "print(loaded)\n"
+    )
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=cli_env(MISTRAL_API_KEY="some-key", MISTRAL_BASE_URL=url),
+        input="",
+        timeout=60,
+    )
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
 
 
 # -- serve ----------------------------------------------------------------------------

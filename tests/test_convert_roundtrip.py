@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import attrs
 import jsonschema
@@ -188,16 +189,147 @@ SCHEMAS: dict[str, dict[str, Any]] = {name: ref(name) for name in CASES} | {
 # The cases that hold a discriminated union somewhere, where unknown variants can occur.
 AGGREGATES = [name for name, (_, _, unknown) in CASES.items() if unknown]
 
+# What users send: their own fields gain no default they did not give.
+REQUEST_SCHEMAS = frozenset(
+    {"ConversationRequestBase", "AppendConversationRequest", "RestartConversationRequest"}
+)
+
+
+def reachable(schema: Any) -> set[str]:
+    """The names of the schemas that ``schema`` holds, itself included, at any depth."""
+    found: set[str] = set()
+    pending = [schema]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if ref is not None:
+                name = ref.rsplit("/", 1)[-1]
+                if name not in found:
+                    found.add(name)
+                    pending.append(spec()["components"]["schemas"][name])
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
+# The schemas a user gives, inside a request; the others only come in answers.
+USER_SCHEMAS = frozenset(reachable([ref(name) for name in REQUEST_SCHEMAS]))
+
+
+_JSON_TYPES: dict[str, tuple[type[Any], ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The schema a ``$ref`` points to, and its name (None for an inline schema)."""
+    name = None
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec()["components"]["schemas"][name]
+    return name, schema
+
+
+def could_be(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether ``value`` is of the schema's kind: its JSON type, ``type`` tag, required fields.
+
+    Looser than validation, so that a message holding an unknown chunk is still a message.
+    """
+    _, schema = resolve(schema)
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        return any(could_be(value, branch) for branch in branches)
+    if "enum" in schema:
+        return value in schema["enum"]
+    kind = schema.get("type", "object" if "properties" in schema else None)
+    if kind is None:
+        return True
+    if not isinstance(value, _JSON_TYPES[kind]) or (kind != "boolean" and isinstance(value, bool)):
+        return False
+    if kind == "object" and "properties" in schema:
+        tag = schema["properties"].get("type", {})
+        tags = [tag["const"]] if "const" in tag else tag.get("enum")
+        if "type" in value and tags is not None and value["type"] not in tags:
+            return False
+        return set(schema.get("required", ())).issubset(value)
+    return True
+
+
+def pick(value: Any, branches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The branch of a union that ``value`` is read as."""
+    if isinstance(value, dict) and "type" not in value:
+        # Without its tag, an item is what it is valid as. An assistant message without
+        # prefix is valid as both message entries: it reads as the output one.
+        valid = [branch for branch in branches if branch_validator(branch).is_valid(value)]
+        for branch in valid:
+            if branch.get("$ref", "").endswith("/MessageOutputEntry"):
+                return branch
+        if valid:
+            return valid[0]
+    return next((branch for branch in branches if could_be(value, branch)), None)
+
+
+@functools.cache
+def _branch_validator(key: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"components": spec()["components"], **json.loads(key)})
+
+
+def branch_validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return _branch_validator(json.dumps(schema, sort_keys=True))
+
+
+def as_answer(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` as the converter reads it from an answer.
+
+    That is, with the spec's default in every field it leaves out, but for the request
+    bodies' own fields.
+    """
+    name, schema = resolve(schema)
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        branch = pick(value, branches)
+        return value if branch is None else as_answer(value, branch)
+    if isinstance(value, list) and "items" in schema:
+        return [as_answer(item, schema["items"]) for item in value]
+    if not isinstance(value, dict) or "properties" not in schema:
+        return value
+    answer = dict(value)
+    for field, field_schema in schema["properties"].items():
+        if field in value:
+            answer[field] = as_answer(value[field], field_schema)
+        elif field_schema.get("default") is not None and name not in REQUEST_SCHEMAS:
+            answer[field] = field_schema["default"]
+    return answer
+
+
+def is_user_shape(name: str) -> bool:
+    """Whether the case's shape is one a user gives, inside requests."""
+    return reachable(SCHEMAS[name]) <= USER_SCHEMAS
+
 
 def check_spec_valid_round_trip(name: str, data: st.DataObject, extra: object) -> None:
     strategy, tp, _ = CASES[name]
     value = data.draw(strategy(False))
     validator(name).validate(value)
-    assert converter.unstructure(converter.structure(value, tp)) == value
-    assert converter.unstructure(parse_input(value, tp)) == value
+    # Decoded as an answer, a field left out reads as the spec's default; what came is
+    # encoded back as it came.
+    answer = as_answer(value, SCHEMAS[name])
+    assert converter.unstructure(converter.structure(value, tp)) == answer
+    # As user input, it is sent exactly as given. (Answers are not input: their
+    # entries may come without type, their counts are left to the model's 0.)
+    if is_user_shape(name):
+        assert converter.unstructure(parse_input(value, tp)) == value
     if isinstance(value, dict) and attrs.has(tp):
         decoded = converter.structure({**value, "field_from_the_future": extra}, tp)
-        assert converter.unstructure(decoded) == value
+        assert converter.unstructure(decoded) == answer
 
 
 @pytest.mark.parametrize("name", [name for name in CASES if name not in AGGREGATES])
@@ -220,8 +352,9 @@ def test_spec_valid_aggregates_round_trip(name: str, data: st.DataObject, extra:
 def test_unknown_variants_round_trip_exactly(name: str, data: st.DataObject) -> None:
     strategy, tp, _ = CASES[name]
     value = data.draw(strategy(True))
-    assert converter.unstructure(converter.structure(value, tp)) == value
-    assert converter.unstructure(parse_input(value, tp)) == value
+    assert converter.unstructure(converter.structure(value, tp)) == as_answer(value, SCHEMAS[name])
+    if is_user_shape(name):
+        assert converter.unstructure(parse_input(value, tp)) == value
 
 
 def test_unknown_fields_are_ignored_deep_inside() -> None:
@@ -241,7 +374,11 @@ def test_unknown_fields_are_ignored_deep_inside() -> None:
     }
     decoded = converter.structure(response, m.ConversationResponse)
     assert decoded.output_text == "hi"
-    assert converter.unstructure(decoded)["usage"] == {"prompt_tokens": 1}
+    assert converter.unstructure(decoded)["usage"] == {
+        "prompt_tokens": 1,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -348,11 +485,7 @@ def test_falsy_values_are_sent_unlike_none() -> None:
 @pytest.mark.parametrize(
     ("value", "tp", "says"),
     [
-        (
-            [{"role": "assistant"}],
-            list[m.OutputEntry],
-            "required field is missing (one of 'message.output', 'tool.execution'",
-        ),
+        ([{"type": None}], list[m.OutputEntry], "expected a string, got None"),
         ([{"text": "hi"}], list[m.InputChunk], "required field is missing (one of 'text'"),
         (["hi"], list[m.Tool], "expected an object with a 'type' field, got str 'hi'"),
         ([5], list[m.ConversationEvent], "expected an object with a 'type' field, got int 5"),
@@ -421,3 +554,107 @@ def test_timestamps_decode_inside_models() -> None:
     )
     assert event.created_at == datetime(2025, 5, 28, 9, 1, 28, 362430, timezone.utc)
     assert converter.unstructure(event)["created_at"] == "2025-05-28T09:01:28.362430Z"
+
+
+# The spec's defaults and enums, field by field
+
+# The spec's schema of each model, where the names differ.
+SCHEMA_OF: dict[type[Any], str] = {
+    m.ValidationErrorDetail: "ValidationError",
+    m.ConversationRequest: "ConversationRequestBase",
+}
+MODELS = [
+    cls
+    for name in m.__all__
+    if isinstance(cls := getattr(m, name), type)
+    and attrs.has(cls)
+    and not name.startswith("Unknown")
+]
+
+
+def schema_of(cls: type[Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = spec()["components"]["schemas"][SCHEMA_OF.get(cls, cls.__name__)]
+    return schema
+
+
+def minimal(schema: dict[str, Any]) -> Any:
+    """The smallest value the schema takes: required fields only, first choices."""
+    _, schema = resolve(schema)
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        return minimal(next(b for b in branches if resolve(b)[1].get("type") != "null"))
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "string":
+        return "2025-05-28T09:01:28Z" if schema.get("format") == "date-time" else "x"
+    simple = {"integer": 1, "number": 1.5, "boolean": True, "array": []}
+    if kind in simple:
+        return simple[kind]
+    properties = schema.get("properties", {})
+    return {field: minimal(properties[field]) for field in schema.get("required", ())}
+
+
+DEFAULTS = [
+    pytest.param(cls, field, prop["default"], id=f"{cls.__name__}.{field}")
+    for cls in MODELS
+    if SCHEMA_OF.get(cls, cls.__name__) not in REQUEST_SCHEMAS
+    for field, prop in schema_of(cls).get("properties", {}).items()
+    if prop.get("default") is not None
+]
+
+
+@pytest.mark.parametrize(("cls", "field", "default"), DEFAULTS)
+def test_an_answer_without_a_field_reads_as_the_spec_default(
+    cls: type[Any], field: str, default: object
+) -> None:
+    data = minimal(schema_of(cls))
+    data.pop(field, None)
+    assert getattr(converter.structure(data, cls), field) == default
+
+
+USER_MODELS = [cls for cls in MODELS if SCHEMA_OF.get(cls, cls.__name__) in USER_SCHEMAS]
+
+
+@pytest.mark.parametrize("cls", USER_MODELS, ids=lambda cls: cls.__name__)
+def test_what_users_give_gains_no_default(cls: type[Any]) -> None:
+    data = minimal(schema_of(cls))
+    constants = {a.name: a.default for a in attrs.fields(cls) if isinstance(a.default, str)}
+    assert converter.unstructure(parse_input(data, cls)) == {**constants, **data}
+    if all(a.default is not attrs.NOTHING for a in attrs.fields(cls)):
+        assert converter.unstructure(cls()) == constants
+
+
+def known_values(schema: dict[str, Any]) -> list[str] | None:
+    """The values of an enum field (not a one-value type tag), if it is one."""
+    _, schema = resolve(schema)
+    for branch in [schema, *schema.get("anyOf", ())]:
+        _, branch = resolve(branch)
+        if len(branch.get("enum", ())) > 1:
+            return list(branch["enum"])
+    return None
+
+
+ENUMS = [
+    pytest.param(cls, field, values, id=f"{cls.__name__}.{field}")
+    for cls in MODELS
+    for field, prop in schema_of(cls).get("properties", {}).items()
+    if (values := known_values(prop)) is not None
+]
+
+
+@pytest.mark.parametrize(("cls", "field", "values"), ENUMS)
+def test_enum_fields_name_their_known_values_and_take_any_string(
+    cls: type[Any], field: str, values: list[str]
+) -> None:
+    annotation = get_type_hints(cls)[field]
+    members = get_args(annotation)
+    literals = [tp for tp in members if get_origin(tp) is Literal]
+    assert [list(get_args(tp)) for tp in literals] == [values]
+    assert str in members
+    # A value from a later release of the API is kept, as its string.
+    data = {**minimal(schema_of(cls)), field: "from_the_future"}
+    for decoded in (converter.structure(data, cls), parse_input(data, cls)):
+        assert getattr(decoded, field) == "from_the_future"

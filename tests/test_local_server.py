@@ -344,6 +344,32 @@ async def test_list_pages_newest_first_and_filters_by_metadata(
     assert await listed(metadata="null") == ids
 
 
+async def test_list_takes_the_official_sdks_unset_metadata_as_no_filter(
+    http: aiohttp.ClientSession,
+) -> None:
+    # mistralai 3.x sends this when list() is called without metadata.
+    first = (await start(http, metadata={"team": "a"}))["conversation_id"]
+    second = (await start(http))["conversation_id"]
+    found = await call(
+        http,
+        "GET",
+        "/v1/conversations",
+        params={"page": "0", "page_size": "100", "metadata": "~?~unset~?~sentinel~?~"},
+        spec_path="/v1/conversations",
+    )
+    assert [c["id"] for c in found] == [second, first]
+    # Anything else that is not JSON is still refused.
+    error = await call(
+        http,
+        "GET",
+        "/v1/conversations",
+        params={"metadata": "~?~unset~?~"},
+        status=422,
+        spec_path="/v1/conversations",
+    )
+    assert [d["loc"] for d in error["detail"]] == [["query", "metadata"]]
+
+
 @pytest.mark.parametrize(
     ("query", "loc"),
     [
@@ -810,6 +836,40 @@ async def test_fail_next_answers_errors_without_processing(
     await start(http)
     assert server.processed == {("POST", "/v1/conversations"): 1}
     assert len(server.requests) == 3
+    assert server.faults.pending == 0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [
+        (3, "3"),
+        (0, "0"),
+        (2.0, "2"),
+        (0.25, "0.25"),
+        (1e-05, "0.00001"),
+        ("3", "3"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ],
+)
+async def test_retry_after_is_a_number_of_seconds_or_a_string(
+    server: LocalServer, http: aiohttp.ClientSession, retry_after: str | float, header: str
+) -> None:
+    server.fail_next(retry_after=retry_after)
+    server.fail_fraction(1.0, statuses=[429], retry_after=retry_after, methods=["GET"])
+    for method in ("POST", "GET"):
+        async with http.request(method, "/v1/conversations", json={}) as response:
+            assert response.status in (503, 429)
+            assert response.headers["Retry-After"] == header
+
+
+def test_retry_after_must_be_seconds() -> None:
+    server = LocalServer()
+    with pytest.raises(ValueError, match="0 seconds or more"):
+        server.fail_next(retry_after=-1)
+    with pytest.raises(ValueError, match="0 seconds or more"):
+        server.fail_next(retry_after=float("nan"))
+    with pytest.raises(TypeError, match="number of seconds or a string"):
+        server.fail_next(retry_after=True)
     assert server.faults.pending == 0
 
 

@@ -236,6 +236,9 @@ def test_a_model_instance_of_the_wrong_class_is_refused() -> None:
 def test_a_model_instance_is_passed_through() -> None:
     request = m.ConversationRequest(inputs="hi", model="mistral-small-latest")
     assert parse_input(request, m.ConversationRequest) is request
+    entries = [m.MessageInputEntry(role="user", content=[m.TextChunk(text="hi")])]
+    request = m.ConversationRequest(inputs=entries, model="mistral-small-latest")
+    assert parse_input(request, m.ConversationRequest) == request
 
 
 def test_dicts_and_instances_mix() -> None:
@@ -251,8 +254,8 @@ def test_dicts_and_instances_mix() -> None:
         m.ConversationRequest,
     )
     assert isinstance(request.inputs, list)
-    assert request.inputs[0] is entry
-    assert request.completion_args is args
+    assert request.inputs[0] == entry
+    assert request.completion_args is args  # only strings and numbers: used as it is
     assert request.tools == [m.FunctionTool(function=m.Function(name="f", parameters={}))]
     assert converter.unstructure(request) == {
         "inputs": [
@@ -340,6 +343,182 @@ def test_output_text_joins_the_text_of_every_message() -> None:
         m.ConversationResponse,
     )
     assert response.output_text == "Let me look. Paris is the capital."
+
+
+def test_an_answer_without_counts_reads_them_as_zero() -> None:
+    response = converter.structure(
+        {"conversation_id": "c", "outputs": [], "usage": {}}, m.ConversationResponse
+    )
+    assert response.usage == m.ConversationUsageInfo(
+        prompt_tokens=0, completion_tokens=0, total_tokens=0
+    )
+    assert response.usage.connector_tokens is None
+    event = converter.structure(
+        {"type": "message.output.delta", "id": "msg_1", "content": "hi"}, m.ConversationEvent
+    )
+    assert (event.output_index, event.content_index) == (0, 0)
+    event = converter.structure(
+        {"type": "function.call.delta", "id": "f", "name": "n", "tool_call_id": "t"}
+        | {"arguments": "{"},
+        m.ConversationEvent,
+    )
+    assert event.output_index == 0
+
+
+def test_an_answer_without_a_default_field_reads_the_spec_default() -> None:
+    think = converter.structure({"type": "thinking", "thinking": []}, m.ThinkChunk)
+    assert think.closed is True
+    entry = converter.structure({"role": "user", "content": "x"}, m.MessageInputEntry)
+    assert entry.prefix is False
+    conversation = converter.structure(
+        {
+            "id": "conv_1",
+            "created_at": "2025-05-28T09:01:28Z",
+            "updated_at": "2025-05-28T09:01:28Z",
+            "model": "mistral-small-latest",
+            "completion_args": {"response_format": {}},
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            "guardrails": [{"moderation_llm_v1": {}}],
+        },
+        m.Conversation,
+    )
+    assert conversation.completion_args == m.CompletionArgs(
+        tool_choice="auto", response_format=m.ResponseFormat(type="text")
+    )
+    assert conversation.tools == [
+        m.FunctionTool(function=m.Function(name="f", description="", strict=False, parameters={}))
+    ]
+    assert conversation.guardrails == [
+        m.GuardrailConfig(
+            block_on_error=False,
+            moderation_llm_v1=m.ModerationLLMV1Config(
+                model_name="mistral-moderation-2411", ignore_other_categories=False, action="none"
+            ),
+        )
+    ]
+
+
+def test_what_a_user_builds_sends_only_what_was_set() -> None:
+    # The spec's defaults are the server's business: a request says what its author said.
+    assert converter.unstructure(m.ThinkChunk(thinking=[])) == {"type": "thinking", "thinking": []}
+    assert converter.unstructure(m.CompletionArgs(temperature=0.5)) == {"temperature": 0.5}
+    assert converter.unstructure(m.Function(name="f", parameters={})) == {
+        "name": "f",
+        "parameters": {},
+    }
+    request = parse_input(
+        {"inputs": [{"role": "user", "content": "hi"}], "completion_args": {}},
+        m.ConversationRequest,
+    )
+    assert converter.unstructure(request) == {
+        "inputs": [{"object": "entry", "type": "message.input", "role": "user", "content": "hi"}],
+        "completion_args": {},
+    }
+
+
+# Entries without a type: the spec gives "type" a default, and answers may leave it out
+
+
+def test_an_output_without_type_is_a_message_output() -> None:
+    # The shape of the API reference's own example of a response.
+    response = converter.structure(
+        {
+            "object": "conversation.response",
+            "conversation_id": "conv_1",
+            "outputs": [
+                {
+                    "object": "entry",
+                    "role": "assistant",
+                    "content": "Hello!",
+                    "created_at": "2025-05-28T09:01:28Z",
+                    "id": "msg_1",
+                    "model": "mistral-medium-latest",
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        },
+        m.ConversationResponse,
+    )
+    assert response.output_text == "Hello!"
+    (output,) = response.outputs
+    assert isinstance(output, m.MessageOutputEntry)
+    assert (output.id, output.model, output.type) == (
+        "msg_1",
+        "mistral-medium-latest",
+        "message.output",
+    )
+
+
+def test_an_output_without_type_or_role_is_a_message_output() -> None:
+    outputs = converter.structure([{"content": "hi"}], list[m.OutputEntry])
+    assert outputs == [m.MessageOutputEntry(content="hi")]
+
+
+def test_other_outputs_without_type_follow_their_fields() -> None:
+    outputs = converter.structure(
+        [
+            {"tool_call_id": "t", "name": "get_weather", "arguments": "{}"},
+            {"name": "web_search", "arguments": "{}"},
+        ],
+        list[m.OutputEntry],
+    )
+    assert outputs == [
+        m.FunctionCallEntry(tool_call_id="t", name="get_weather", arguments="{}"),
+        m.ToolExecutionEntry(name="web_search", arguments="{}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("item", "cls"),
+    [
+        ({"role": "user", "content": "q"}, m.MessageInputEntry),
+        ({"role": "assistant", "content": "a"}, m.MessageOutputEntry),
+        ({"content": "a"}, m.MessageOutputEntry),
+        ({"role": "assistant", "content": "a", "prefix": True}, m.MessageInputEntry),
+        ({"role": "system", "content": "s"}, m.MessageInputEntry),
+        ({"tool_call_id": "t", "result": "42"}, m.FunctionResultEntry),
+        ({"tool_call_id": "t", "name": "f", "arguments": "{}"}, m.FunctionCallEntry),
+        ({"name": "web_search", "arguments": "{}"}, m.ToolExecutionEntry),
+        (
+            {
+                "previous_agent_id": "a",
+                "previous_agent_name": "A",
+                "next_agent_id": "b",
+                "next_agent_name": "B",
+            },
+            m.AgentHandoffEntry,
+        ),
+    ],
+)
+def test_a_history_entry_without_type_follows_its_fields(
+    item: dict[str, Any], cls: type[Any]
+) -> None:
+    history = converter.structure(
+        {"conversation_id": "c", "entries": [{"object": "entry", **item}]}, m.ConversationHistory
+    )
+    (entry,) = history.entries
+    assert type(entry) is cls
+    # What came is kept (with the type it was read as, and the spec's defaults).
+    assert converter.unstructure(entry).items() >= {"type": entry.type, **item}.items()
+
+
+def test_messages_without_type_follow_their_role() -> None:
+    messages = converter.structure(
+        {
+            "conversation_id": "c",
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+        },
+        m.ConversationMessages,
+    )
+    assert messages.messages == [
+        m.MessageInputEntry(role="user", content="q", prefix=False),
+        m.MessageOutputEntry(content="a"),
+    ]
+
+
+def test_an_event_without_type_is_still_refused() -> None:
+    with pytest.raises(ValueError, match="required field is missing"):
+        converter.structure({"id": "m", "content": "hi"}, m.ConversationEvent)
 
 
 def test_output_text_of_no_messages_is_empty() -> None:
@@ -465,9 +644,13 @@ def test_optional_fields_default_to_none_and_constants_to_their_value(cls: type[
     for field in attrs.fields(cls):
         if cls in UNKNOWNS:
             assert field.default is attrs.NOTHING
-        elif field.default is not None and field.default is not attrs.NOTHING:
+        elif isinstance(field.default, str):
             assert field.name in {"type", "object", "role"}, field.name
-            assert isinstance(field.default, str)
+        elif field.default is not None and field.default is not attrs.NOTHING:
+            # Only answers have other defaults: the counts the spec defaults to 0.
+            assert cls in ANSWERS
+            assert field.name.endswith(("_tokens", "_index")), field.name
+            assert field.default == 0
 
 
 def test_unknown_models_have_type_and_raw() -> None:

@@ -128,7 +128,8 @@ async def test_chunk_deltas_merge(api: AsyncClient, scripted: ScriptedServer) ->
     response = await api.start_stream(inputs="hi", model="m").response()
     content = response.outputs[0].content  # type: ignore[union-attr]
     assert content == [
-        ThinkChunk(thinking=[TextChunk(text="hmhm")]),
+        # A thinking chunk that leaves "closed" out is closed, as the spec's default says.
+        ThinkChunk(thinking=[TextChunk(text="hmhm")], closed=True),
         TextChunk(text="AB"),
     ]
     assert response.output_text == "AB"

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import MistralError
 from .browse import add_browse_commands
 from .chat import add_chat_command
-from .common import CommandError, one_line
+from .common import CommandError, describe
 from .demo import add_demo_command
 from .serve import add_serve_command
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(file=sys.stderr)
         return _EXIT_INTERRUPTED
     except (MistralError, CommandError) as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
+        print(f"error: {describe(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (e.g. '| head'): silence the flush at exit, which would

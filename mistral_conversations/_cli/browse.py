@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from .common import add_api_options, api_client, identifier
+from .common import add_api_options, api_client, identifier, non_negative, positive
 from .render import conversations_table, entries_table, to_json
 
 if TYPE_CHECKING:
@@ -29,9 +29,11 @@ def _add(commands: Commands, name: str, help: str) -> argparse.ArgumentParser:
 def add_browse_commands(commands: Commands) -> None:
     """Add the ``list``, ``history`` and ``delete`` commands to the subparsers."""
     listing = _add(commands, "list", "List conversations, newest first.")
-    listing.add_argument("--page", type=int, default=0, help="page number, from 0 (default: 0)")
     listing.add_argument(
-        "--page-size", type=int, default=20, help="conversations per page (default: 20)"
+        "--page", type=non_negative, default=0, help="page number, from 0 (default: 0)"
+    )
+    listing.add_argument(
+        "--page-size", type=positive, default=20, help="conversations per page (default: 20)"
     )
     listing.set_defaults(run=_list)
 

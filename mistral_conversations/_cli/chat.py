@@ -23,8 +23,7 @@ from ..models import (
     ResponseStartedEvent,
     ToolExecutionStartedEvent,
 )
-from ..testing import LocalServer
-from .common import add_api_options, api_client, one_line, retry
+from .common import add_api_options, api_client, describe, retry
 from .render import entries_table
 
 if TYPE_CHECKING:
@@ -76,6 +75,9 @@ def add_chat_command(commands: Commands) -> None:
 def _chat(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.local:
+            # Here, not at the top: only --local needs the server (and aiohttp.web).
+            from ..testing import LocalServer
+
             server = stack.enter_context(
                 LocalServer(stream_delay=_LOCAL_STREAM_DELAY).run_in_thread()
             )
@@ -132,7 +134,7 @@ class _Chat:
                 raise
             except MistralError as error:
                 self.end_reply()
-                print(f"error: {one_line(error)}", file=sys.stderr)
+                print(f"error: {describe(error)}", file=sys.stderr)
 
     def command(self, line: str) -> None:
         name, _, argument = line.partition(" ")

@@ -7,7 +7,6 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..testing import LocalServer
 from .render import conversations_table, entries_table
 
 if TYPE_CHECKING:
@@ -56,6 +55,9 @@ def _say(*lines: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Here, not at the top: the other commands do without the server (and aiohttp.web).
+    from ..testing import LocalServer
+
     began = time.perf_counter()
     server = LocalServer(stream_delay=_STREAM_DELAY)
     with server.run_in_thread():

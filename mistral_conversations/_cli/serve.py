@@ -8,7 +8,6 @@ import shlex
 import time
 from typing import TYPE_CHECKING
 
-from ..testing import LocalServer
 from .common import CommandError
 
 if TYPE_CHECKING:
@@ -83,6 +82,9 @@ def _banner(base_url: str, api_key: str) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Here, not at the top: the other commands do without the server (and aiohttp.web).
+    from ..testing import LocalServer
+
     server = LocalServer(
         api_key=args.api_key, host=args.host, port=args.port, stream_delay=args.stream_delay
     )

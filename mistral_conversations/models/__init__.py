@@ -2,8 +2,12 @@
 
 Answers (conversations, responses, events) are frozen; what a user builds (entries,
 chunks, tools, completion arguments, requests) is mutable. Optional fields default to
-``None``, which means "not sent". :data:`mistral_conversations.converter` turns them
-into JSON-ready dicts and back.
+``None``, which means "not sent". Where the spec gives a field a default, an answer that
+leaves the field out is read with that default (token counts and indexes 0, a thinking
+block closed, ...), while a model built by hand still sends only what was set in it.
+Enum-like fields are typed ``Literal[<known values>] | str``: a value this library does
+not know yet is kept as its string. :data:`mistral_conversations.converter` turns the
+models into JSON-ready dicts and back.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._spec import BuiltInConnectors, ImageDetail, answer_default
+
 __all__ = [
     "DocumentURLChunk",
     "ImageURL",
@@ -43,7 +45,7 @@ class ImageURL:
     """
 
     url: str
-    detail: str | None = None
+    detail: ImageDetail | str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -68,7 +70,7 @@ class ToolFileChunk:
     """
 
     type: str = "tool_file"
-    tool: str
+    tool: BuiltInConnectors | str
     file_id: str
     file_name: str | None = None
     file_type: str | None = None
@@ -96,7 +98,7 @@ class ToolReferenceChunk:
     """
 
     type: str = "tool_reference"
-    tool: str
+    tool: BuiltInConnectors | str
     title: str
     url: str | None = None
     favicon: str | None = None
@@ -120,13 +122,14 @@ class ThinkChunk:
 
     ``thinking`` holds text, tool reference and reference chunks. ``signature`` lets
     some reasoning be replayed across turns; ``closed`` says whether the block is
-    finished (only used for prefixing).
+    finished (only used for prefixing): ``True`` in an answer that leaves it out, as the
+    spec's default says.
     """
 
     type: str = "thinking"
     thinking: list[ThinkingChunk]
     signature: str | None = None
-    closed: bool | None = None
+    closed: bool | None = attrs.field(default=None, metadata=answer_default(True))
 
 
 @attrs.frozen(kw_only=True)

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from ._spec import ReasoningEffort, ResponseFormats, ToolChoiceEnum, answer_default
+
 __all__ = ["CompletionArgs", "JsonSchema", "Prediction", "ResponseFormat"]
 
 
@@ -13,24 +15,26 @@ __all__ = ["CompletionArgs", "JsonSchema", "Prediction", "ResponseFormat"]
 class Prediction:
     """The expected completion, to speed up answers that are mostly known beforehand.
 
-    ``type`` is always ``"content"``.
+    ``type`` is always ``"content"``; ``content`` is ``""`` in an answer that leaves it
+    out.
     """
 
     type: str = "content"
-    content: str | None = None
+    content: str | None = attrs.field(default=None, metadata=answer_default(""))
 
 
 @attrs.define(kw_only=True)
 class JsonSchema:
     """A named JSON Schema that the model's output must follow.
 
-    ``schema`` is the JSON Schema object, passed through as is.
+    ``schema`` is the JSON Schema object, passed through as is. ``strict`` is
+    ``False`` in an answer that leaves it out.
     """
 
     name: str
     description: str | None = None
     schema: dict[str, Any]
-    strict: bool | None = None
+    strict: bool | None = attrs.field(default=None, metadata=answer_default(False))
 
 
 @attrs.define(kw_only=True)
@@ -38,10 +42,11 @@ class ResponseFormat:
     """The format of the model's output.
 
     Known values of ``type`` (``ResponseFormats``): ``"text"``, ``"json_object"``,
-    ``"json_schema"`` (which needs ``json_schema``).
+    ``"json_schema"`` (which needs ``json_schema``); ``"text"`` in an answer that leaves
+    it out.
     """
 
-    type: str | None = None
+    type: ResponseFormats | str | None = attrs.field(default=None, metadata=answer_default("text"))
     json_schema: JsonSchema | None = None
 
 
@@ -53,7 +58,7 @@ class CompletionArgs:
     (``ToolChoiceEnum``): ``"auto"``, ``"none"``, ``"any"``, ``"required"``. Known
     values of ``reasoning_effort`` (``ReasoningEffort``): ``"none"``, ``"minimal"``,
     ``"low"``, ``"medium"``, ``"high"``, ``"xhigh"``. ``None`` leaves the server's
-    default.
+    default; an answer that leaves ``tool_choice`` out is read as ``"auto"``.
     """
 
     stop: str | list[str] | None = None
@@ -65,5 +70,7 @@ class CompletionArgs:
     random_seed: int | None = None
     prediction: Prediction | None = None
     response_format: ResponseFormat | None = None
-    tool_choice: str | None = None
-    reasoning_effort: str | None = None
+    tool_choice: ToolChoiceEnum | str | None = attrs.field(
+        default=None, metadata=answer_default("auto")
+    )
+    reasoning_effort: ReasoningEffort | str | None = None

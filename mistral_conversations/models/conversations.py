@@ -27,12 +27,13 @@ __all__ = [
 class ConversationUsageInfo:
     """Tokens a turn used.
 
-    ``connectors`` maps a connector's name to the tokens it used.
+    A count the server leaves out is 0, the spec's default. ``connectors`` maps a
+    connector's name to the tokens it used.
     """
 
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
     connector_tokens: int | None = None
     connectors: dict[str, int] | None = None
 

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._spec import BuiltInConnectors, ConfirmationStatus, MessageInputRole, answer_default
 from .chunks import InputChunk, OutputChunk, content_text
 
 __all__ = [
@@ -29,7 +30,7 @@ class MessageInputEntry:
 
     Known values of ``role``: ``"user"``, ``"assistant"``. ``content`` is a string or
     a list of chunks. ``prefix`` asks the model to continue an assistant message
-    rather than start a new one.
+    rather than start a new one (``False`` in an answer that leaves it out).
     """
 
     object: str = "entry"
@@ -37,9 +38,9 @@ class MessageInputEntry:
     created_at: datetime | None = None
     completed_at: datetime | None = None
     id: str | None = None
-    role: str
+    role: MessageInputRole | str
     content: str | list[InputChunk]
-    prefix: bool | None = None
+    prefix: bool | None = attrs.field(default=None, metadata=answer_default(False))
 
     @property
     def text(self) -> str:
@@ -105,7 +106,7 @@ class FunctionCallEntry:
     tool_call_id: str
     name: str
     arguments: dict[str, Any] | str
-    confirmation_status: str | None = None
+    confirmation_status: ConfirmationStatus | str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -125,7 +126,7 @@ class ToolExecutionEntry:
     agent_id: str | None = None
     model: str | None = None
     id: str | None = None
-    name: str
+    name: BuiltInConnectors | str
     arguments: str
     info: dict[str, Any] | None = None
 

@@ -1,7 +1,8 @@
 """Stream events: what a streamed turn sends, one server-sent event at a time.
 
 Every event's ``created_at`` is timezone-aware. ``output_index`` counts the outputs
-of the turn and says which one an event belongs to.
+of the turn and says which one an event belongs to; an event that leaves it out (or
+``content_index``) belongs to the first, 0, as the spec's default says.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._spec import BuiltInConnectors, ConfirmationStatus
 from .chunks import OutputChunk, TextChunk
 from .conversations import ConversationUsageInfo
 
@@ -78,11 +80,11 @@ class ToolExecutionStartedEvent:
 
     type: str = "tool.execution.started"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
     model: str | None = None
     agent_id: str | None = None
-    name: str
+    name: BuiltInConnectors | str
     arguments: str
 
 
@@ -96,9 +98,9 @@ class ToolExecutionDeltaEvent:
 
     type: str = "tool.execution.delta"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
-    name: str
+    name: BuiltInConnectors | str
     arguments: str
 
 
@@ -112,9 +114,9 @@ class ToolExecutionDoneEvent:
 
     type: str = "tool.execution.done"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
-    name: str
+    name: BuiltInConnectors | str
     info: dict[str, Any] | None = None
 
 
@@ -129,9 +131,9 @@ class MessageOutputEvent:
 
     type: str = "message.output.delta"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
-    content_index: int | None = None
+    content_index: int = 0
     model: str | None = None
     agent_id: str | None = None
     role: str = "assistant"
@@ -159,14 +161,14 @@ class FunctionCallEvent:
 
     type: str = "function.call.delta"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
     model: str | None = None
     agent_id: str | None = None
     name: str
     tool_call_id: str
     arguments: str
-    confirmation_status: str | None = None
+    confirmation_status: ConfirmationStatus | str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +180,7 @@ class AgentHandoffStartedEvent:
 
     type: str = "agent.handoff.started"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
     previous_agent_id: str
     previous_agent_name: str
@@ -193,7 +195,7 @@ class AgentHandoffDoneEvent:
 
     type: str = "agent.handoff.done"
     created_at: datetime | None = None
-    output_index: int | None = None
+    output_index: int = 0
     id: str
     next_agent_id: str
     next_agent_name: str

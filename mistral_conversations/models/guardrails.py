@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from ._spec import ModerationLLMAction, answer_default
+
 __all__ = [
     "GuardrailConfig",
     "ModerationLLMV1CategoryThresholds",
@@ -36,13 +38,19 @@ class ModerationLLMV1Config:
     """Moderation by the v1 moderation model.
 
     Known values of ``action`` (``ModerationLLMAction``): ``"none"``, ``"block"``.
-    ``model_name`` overrides the moderation model; leave it out in general.
+    ``model_name`` overrides the moderation model; leave it out in general. An answer
+    that leaves fields out is read with the spec's defaults: ``"mistral-moderation-2411"``,
+    ``ignore_other_categories=False``, ``action="none"``.
     """
 
-    model_name: str | None = None
+    model_name: str | None = attrs.field(
+        default=None, metadata=answer_default("mistral-moderation-2411")
+    )
     custom_category_thresholds: ModerationLLMV1CategoryThresholds | None = None
-    ignore_other_categories: bool | None = None
-    action: str | None = None
+    ignore_other_categories: bool | None = attrs.field(default=None, metadata=answer_default(False))
+    action: ModerationLLMAction | str | None = attrs.field(
+        default=None, metadata=answer_default("none")
+    )
 
 
 @attrs.define(kw_only=True)
@@ -70,22 +78,29 @@ class ModerationLLMV2Config:
     """Moderation by the v2 moderation model.
 
     Known values of ``action`` (``ModerationLLMAction``): ``"none"``, ``"block"``.
-    ``model_name`` overrides the moderation model; leave it out in general.
+    ``model_name`` overrides the moderation model; leave it out in general. An answer
+    that leaves fields out is read with the spec's defaults: ``"mistral-moderation-2603"``,
+    ``ignore_other_categories=False``, ``action="none"``.
     """
 
-    model_name: str | None = None
+    model_name: str | None = attrs.field(
+        default=None, metadata=answer_default("mistral-moderation-2603")
+    )
     custom_category_thresholds: ModerationLLMV2CategoryThresholds | None = None
-    ignore_other_categories: bool | None = None
-    action: str | None = None
+    ignore_other_categories: bool | None = attrs.field(default=None, metadata=answer_default(False))
+    action: ModerationLLMAction | str | None = attrs.field(
+        default=None, metadata=answer_default("none")
+    )
 
 
 @attrs.define(kw_only=True)
 class GuardrailConfig:
     """One guardrail: a moderation model and what to do on a server-side error.
 
-    ``block_on_error`` makes the server answer 403 when moderation itself fails.
+    ``block_on_error`` makes the server answer 403 when moderation itself fails
+    (``False`` in an answer that leaves it out).
     """
 
-    block_on_error: bool | None = None
+    block_on_error: bool | None = attrs.field(default=None, metadata=answer_default(False))
     moderation_llm_v1: ModerationLLMV1Config | None = None
     moderation_llm_v2: ModerationLLMV2Config | None = None

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from ._spec import HandoffExecution, ToolCallConfirmationValue
 from .completion_args import CompletionArgs
 from .entries import Entry
 from .guardrails import GuardrailConfig
@@ -27,7 +28,7 @@ class ToolCallConfirmation:
     """
 
     tool_call_id: str
-    confirmation: str
+    confirmation: ToolCallConfirmationValue | str
 
 
 @attrs.define(kw_only=True)
@@ -42,7 +43,7 @@ class ConversationRequest:
     inputs: str | list[Entry]
     stream: bool | None = None
     store: bool | None = None
-    handoff_execution: str | None = None
+    handoff_execution: HandoffExecution | str | None = None
     instructions: str | None = None
     tools: list[Tool] | None = None
     completion_args: CompletionArgs | None = None
@@ -67,7 +68,7 @@ class AppendConversationRequest:
     inputs: str | list[Entry] | None = None
     stream: bool | None = None
     store: bool | None = None
-    handoff_execution: str | None = None
+    handoff_execution: HandoffExecution | str | None = None
     completion_args: CompletionArgs | None = None
     tool_confirmations: list[ToolCallConfirmation] | None = None
 
@@ -84,7 +85,7 @@ class RestartConversationRequest:
     inputs: str | list[Entry] | None = None
     stream: bool | None = None
     store: bool | None = None
-    handoff_execution: str | None = None
+    handoff_execution: HandoffExecution | str | None = None
     completion_args: CompletionArgs | None = None
     guardrails: list[GuardrailConfig] | None = None
     metadata: dict[str, Any] | None = None

@@ -6,6 +6,8 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._spec import answer_default
+
 __all__ = [
     "APIKeyAuth",
     "CodeInterpreterTool",
@@ -42,12 +44,13 @@ class Function:
     """A function the model may call, described by a JSON Schema of its parameters.
 
     ``parameters`` is the JSON Schema object, passed through as is. ``strict`` asks
-    the model to follow the schema exactly.
+    the model to follow the schema exactly. An answer that leaves out ``description``
+    or ``strict`` is read with the spec's defaults, ``""`` and ``False``.
     """
 
     name: str
-    description: str | None = None
-    strict: bool | None = None
+    description: str | None = attrs.field(default=None, metadata=answer_default(""))
+    strict: bool | None = attrs.field(default=None, metadata=answer_default(False))
     parameters: dict[str, Any]
 
 

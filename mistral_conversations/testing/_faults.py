@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import math
 import random
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,6 +56,22 @@ def _count(n: int) -> int:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     return n
+
+
+def _retry_after(value: str | float | None) -> dict[str, str]:
+    """The ``Retry-After`` header for a number of seconds, or a string sent as it is."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"Retry-After": value}
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"retry_after must be a number of seconds or a string, not {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"retry_after must be 0 seconds or more, got {value!r}")
+    if value == int(value):
+        return {"Retry-After": str(int(value))}
+    # Decimal seconds, never an exponent: clients that read fractions read "0.00001".
+    return {"Retry-After": f"{value:f}".rstrip("0")}
 
 
 class Faults:
@@ -111,19 +128,18 @@ class Faults:
         n: int = 1,
         status: int = 503,
         *,
-        retry_after: str | None = None,
+        retry_after: str | float | None = None,
         headers: Mapping[str, str] | None = None,
         methods: Iterable[str] | None = None,
         paths: Iterable[str] | None = None,
     ) -> None:
         """Answer the next ``n`` matching requests with ``status``, without processing them.
 
-        ``retry_after`` becomes the ``Retry-After`` header (seconds or an HTTP date, as
-        given); ``headers`` adds any other, e.g. ``{"retry-after-ms": "150"}``.
+        ``retry_after`` becomes the ``Retry-After`` header: a number of seconds (``2``,
+        ``0.5``), or a string sent as given (``"2"``, an HTTP date). ``headers`` adds
+        any other, e.g. ``{"retry-after-ms": "150"}``.
         """
-        extra = dict(headers or {})
-        if retry_after is not None:
-            extra["Retry-After"] = retry_after
+        extra = {**_retry_after(retry_after), **(headers or {})}
         self._add(
             _Rule("fail", _count(n), _methods(methods), _paths(paths), status=status, headers=extra)
         )
@@ -134,19 +150,20 @@ class Faults:
         statuses: Sequence[int] = (500, 502, 503),
         *,
         seed: int | None = None,
-        retry_after: str | None = None,
+        retry_after: str | float | None = None,
         methods: Iterable[str] | None = None,
         paths: Iterable[str] | None = None,
     ) -> None:
         """Fail each matching request with probability ``p``, until :meth:`clear`.
 
         The status is drawn from ``statuses``; ``seed`` makes the draws repeatable.
+        ``retry_after`` is as for :meth:`fail_next`.
         """
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be between 0 and 1, got {p}")
         if not statuses:
             raise ValueError("statuses must name at least one status")
-        extra = {"Retry-After": retry_after} if retry_after is not None else {}
+        extra = _retry_after(retry_after)
         self._add(
             _Rule(
                 "fail",

@@ -35,6 +35,9 @@ _CORRELATION_HEADER = "mistral-correlation-id"
 # Long enough for an answer in flight to finish, short enough that stopping a server
 # whose client left a slow stream open does not stall a test suite.
 _SHUTDOWN_TIMEOUT = 0.5
+# What the official SDK (mistralai 3.x) sends as the metadata of list() when none is
+# given: its marker of an unset argument, to be read as no filter.
+_SDK_UNSET = "~?~unset~?~sentinel~?~"
 
 
 def _forward(
@@ -435,7 +438,7 @@ class LocalServer:
         page_size = _query_int(request, "page_size", 100)
         metadata = None
         raw = request.query.get("metadata")
-        if raw is not None:
+        if raw is not None and raw != _SDK_UNSET:
             try:
                 metadata = json.loads(raw)
             except ValueError as exc:
