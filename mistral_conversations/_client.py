@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
-from . import _failures, _json
+from . import _failures, _json, _keys
 from ._convert import converter, parse_input
 from ._outcomes import GaveUp
 from ._retry import RetryPolicy
@@ -32,6 +34,11 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
+    import aiohttp
+
+    from ._keys import KeyProvider
     from ._transport import Answer
 
 # Kept here, not imported from the transport, which loads aiohttp (see __init__ below).
@@ -48,35 +55,19 @@ Tools = Sequence[Tool | Mapping[str, Any]]
 Guardrails = Sequence[GuardrailConfig | Mapping[str, Any]]
 Confirmations = Sequence[ToolCallConfirmation | Mapping[str, Any]]
 Headers = Mapping[str, str]
+Query = Mapping[str, str]
 
 
-def _resolve_api_key(api_key: str | None) -> str:
-    from_env = api_key is None
-    key = os.environ.get("MISTRAL_API_KEY") if from_env else api_key
-    if not key:
+def _merge_extra(into: dict[str, Any], extra: Mapping[str, Any], name: str) -> None:
+    if not isinstance(extra, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping, not {type(extra).__name__}")
+    clash = sorted(str(key) for key in into.keys() & extra.keys())
+    if clash:
         raise ConfigurationError(
-            "No API key: pass api_key=... to the client or set the MISTRAL_API_KEY "
-            "environment variable."
+            f"{name} sets {', '.join(repr(key) for key in clash)}, which the call already "
+            f"sets by name; give each field once."
         )
-    where = "MISTRAL_API_KEY" if from_env else "api_key"
-    if not isinstance(key, str):
-        raise ConfigurationError(f"{where} must be a str, not {type(key).__name__}")
-    # Never echoed: the message says what is wrong and where, not the key itself.
-    bad = next((c for c in key if not c.isprintable() or c.isspace()), None)
-    if bad is not None:
-        position = key.index(bad)
-        where_in = "at its end" if position == len(key) - 1 else f"at position {position}"
-        raise ConfigurationError(
-            f"{where} holds a whitespace or control character ({bad!r}, {where_in}), which "
-            "an API key never has: it was probably copied with a newline or a space. "
-            "Strip it and try again."
-        )
-    if not key.isascii():
-        raise ConfigurationError(
-            f"{where} holds a character that is not ASCII, which an API key never has; "
-            "check that it was copied whole and alone."
-        )
-    return key
+    into.update(extra)
 
 
 def _size_limit(name: str, value: int | None) -> int | None:
@@ -112,11 +103,18 @@ def _path_id(conversation_id: str) -> str:
     return quote(conversation_id, safe="")
 
 
-def _body(cls: type[Any], fields: dict[str, Any]) -> bytes:
-    """Check user arguments against a request model; return the JSON body to send."""
+def _body(cls: type[Any], fields: dict[str, Any], extra: Mapping[str, Any] | None) -> bytes:
+    """Check user arguments against a request model; return the JSON body to send.
+
+    ``extra`` (a call's ``extra_body``) is merged in unchecked: it is how a field the
+    API added after this release is sent. It may not set what the call set by name.
+    """
     request = parse_input({k: v for k, v in fields.items() if v is not None}, cls)
+    payload = converter.unstructure(request)
+    if extra:
+        _merge_extra(payload, extra, "extra_body")
     try:
-        return _json.dumps(converter.unstructure(request))
+        return _json.dumps(payload)
     except TypeError as exc:  # orjson's JSONEncodeError: a free-form dict held a non-JSON value
         raise InputShapeError(
             (),
@@ -146,6 +144,51 @@ def _decode(answer: Answer, cls: Any) -> Any:
         raise undecodable(str(exc)) from exc
 
 
+# The official SDK's per-call keywords, which its users pass first, and ours.
+_SDK_KEYWORDS = {
+    "timeout_ms": "timeout= in seconds (timeout_ms=5000 is timeout=5.0)",
+    "http_headers": "headers=",
+    "retries": "retry=RetryPolicy(...), or retry=RetryPolicy.disabled()",
+    "server_url": "base_url= on the client: AsyncClient(base_url=...)",
+}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _sdk_keywords(method: _F) -> _F:
+    """Let an operation answer the official SDK's keywords with this library's names.
+
+    ``stream=`` that matches the method (False for ``start``, True for
+    ``start_stream``) is accepted and dropped, as the SDK's users write it; any other
+    SDK keyword is a TypeError naming what to write instead.
+    """
+    name = method.__name__
+    streaming = name.endswith("_stream")
+
+    @functools.wraps(method)
+    def call(self: AsyncClient, /, *args: Any, **kwargs: Any) -> Any:
+        if "stream" in kwargs or not _SDK_KEYWORDS.keys().isdisjoint(kwargs):
+            _take_sdk_keywords(name, streaming, kwargs)
+        return method(self, *args, **kwargs)
+
+    if not streaming and hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+        inspect.markcoroutinefunction(call)
+    return cast(_F, call)
+
+
+def _take_sdk_keywords(name: str, streaming: bool, kwargs: dict[str, Any]) -> None:
+    for keyword, ours in _SDK_KEYWORDS.items():
+        if keyword in kwargs:
+            raise TypeError(
+                f"{name}() got {keyword}=, the official SDK's keyword; here it is {ours}"
+            )
+    if kwargs["stream"] is streaming:
+        del kwargs["stream"]
+    elif streaming:
+        raise TypeError(f"{name}(stream=False): use {name.removesuffix('_stream')}() instead")
+    else:
+        raise TypeError(f"{name}(stream=True): use {name}_stream() for a stream of events")
+
+
 class AsyncClient:
     """The asyncio client of Mistral's Conversations API.
 
@@ -159,6 +202,23 @@ class AsyncClient:
     Every operation also takes ``timeout=``, ``retry=`` and ``headers=`` for that
     call alone. Arguments that are ``None`` are not sent.
 
+    ``api_key`` may also be a callable, sync or async, returning the key: it is asked
+    before every attempt, so that a rotated key is used from the next request on.
+
+    Networks: ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` are honoured unless
+    ``trust_env=False``; ``proxy=`` (a URL, credentials allowed) wins over them.
+    ``ssl=`` takes an :class:`ssl.SSLContext` (a private CA, client certificates);
+    ``ssl=False`` turns verification off, with a warning. ``session_factory=`` returns
+    an ``aiohttp.ClientSession`` of your own (connector, resolver, trace configs); it is
+    called once per event loop, and the client still applies its key, headers,
+    timeouts, retries and limits to every request, and closes the session when it
+    closes its own.
+
+    Every operation takes ``extra_query=`` (query parameters added as they are), and
+    those with a body ``extra_body=`` (fields merged into the JSON as they are): the
+    way to send what the API gained after this release. Neither may repeat a field the
+    call sets by name.
+
     ``max_connections`` bounds the connections open at once per event loop (each open
     stream holds one); a request that finds none free within ``Timeout.connect``
     raises :class:`~mistral_conversations.errors.APITimeoutError`. ``max_body_size``
@@ -170,7 +230,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | KeyProvider | None = None,
         *,
         base_url: str | None = None,
         timeout: Timeout | float | None = None,
@@ -179,19 +239,26 @@ class AsyncClient:
         max_connections: int | None = 1000,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLContext | bool | None = None,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         # Imported here, not at the top: aiohttp is half of the package's import time,
         # and code that only imports the package (CLIs, type users) need not pay it.
         from ._transport import Transport
 
-        key = _resolve_api_key(api_key)
         self._transport = Transport(
-            api_key=key,
+            api_key=_keys.resolve(api_key),
             base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL,
             timeout=Timeout.coerce(timeout),
             headers=headers,
             max_connections=_size_limit("max_connections", max_connections),
             max_body_size=_size_limit("max_body_size", max_body_size),
+            proxy=proxy,
+            trust_env=trust_env,
+            ssl=ssl,
+            session_factory=session_factory,
         )
         self._max_event_size = _size_limit("max_event_size", max_event_size)
         self._retry = _checked_policy(retry) or RetryPolicy()
@@ -242,11 +309,15 @@ class AsyncClient:
         path: str,
         *,
         body: bytes | None = None,
-        params: Mapping[str, str] | None = None,
+        params: dict[str, str] | None = None,
         timeout: Timeout | float | None,
         retry: RetryPolicy | None,
         headers: Headers | None,
+        extra_query: Query | None,
     ) -> Answer:
+        if extra_query:
+            params = params if params is not None else {}
+            _merge_extra(params, extra_query, "extra_query")
         try:
             return await self._transport.request(
                 method,
@@ -271,15 +342,21 @@ class AsyncClient:
         timeout: Timeout | float | None,
         retry: RetryPolicy | None,
         headers: Headers | None,
+        extra_query: Query | None,
     ) -> AsyncEventStream:
         transport = self._transport
         effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
+        params: dict[str, str] | None = None
+        if extra_query:
+            params = {}
+            _merge_extra(params, extra_query, "extra_query")
 
         async def connect() -> Any:
             try:
                 return await transport.open_stream(
                     "POST",
                     path,
+                    params=params,
                     body=body,
                     timeout=timeout,
                     headers=headers,
@@ -292,6 +369,7 @@ class AsyncClient:
             connect, deadline=effective.stream, max_event_size=self._max_event_size
         )
 
+    @_sdk_keywords
     async def start(
         self,
         *,
@@ -311,19 +389,28 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> ConversationResponse:
         """Start a conversation with a model or an agent and run its first turn.
 
         ``POST /v1/conversations``. Give ``model`` or ``agent_id``. ``inputs`` is a
         str (one user message) or a list of entries, as models or dicts.
         """
-        body = _body(ConversationRequest, _start_fields(locals(), stream=False))
+        body = _body(ConversationRequest, _start_fields(locals(), stream=False), extra_body)
         answer = await self._call(
-            "POST", "/v1/conversations", body=body, timeout=timeout, retry=retry, headers=headers
+            "POST",
+            "/v1/conversations",
+            body=body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
         )
         result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
+    @_sdk_keywords
     def start_stream(
         self,
         *,
@@ -343,17 +430,25 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> AsyncEventStream:
         """Start a conversation and stream its first turn as events.
 
         Use ``async for event in client.start_stream(...)``, ``async with`` it, or
         ``await`` it to connect first. Arguments are those of :meth:`start`.
         """
-        body = _body(ConversationRequest, _start_fields(locals(), stream=True))
+        body = _body(ConversationRequest, _start_fields(locals(), stream=True), extra_body)
         return self._stream(
-            "/v1/conversations", body, timeout=timeout, retry=retry, headers=headers
+            "/v1/conversations",
+            body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
         )
 
+    @_sdk_keywords
     async def list(
         self,
         *,
@@ -363,6 +458,7 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_query: Query | None = None,
     ) -> list[Conversation]:
         """List conversations, newest first, a page at a time.
 
@@ -377,10 +473,12 @@ class AsyncClient:
             timeout=timeout,
             retry=retry,
             headers=headers,
+            extra_query=extra_query,
         )
         result: list[Conversation] = _decode(answer, list[Conversation])
         return result
 
+    @_sdk_keywords
     async def get(
         self,
         conversation_id: str,
@@ -388,6 +486,7 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_query: Query | None = None,
     ) -> Conversation:
         """Read one conversation's attributes: ``GET /v1/conversations/{id}``."""
         answer = await self._call(
@@ -396,10 +495,12 @@ class AsyncClient:
             timeout=timeout,
             retry=retry,
             headers=headers,
+            extra_query=extra_query,
         )
         result: Conversation = _decode(answer, Conversation)
         return result
 
+    @_sdk_keywords
     async def delete(
         self,
         conversation_id: str,
@@ -407,6 +508,7 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_query: Query | None = None,
     ) -> None:
         """Delete a conversation: ``DELETE /v1/conversations/{id}``."""
         await self._call(
@@ -415,8 +517,10 @@ class AsyncClient:
             timeout=timeout,
             retry=retry,
             headers=headers,
+            extra_query=extra_query,
         )
 
+    @_sdk_keywords
     async def append(
         self,
         conversation_id: str,
@@ -429,6 +533,8 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> ConversationResponse:
         """Add entries to a conversation and run the next turn.
 
@@ -437,13 +543,20 @@ class AsyncClient:
         the server, so that a turn is never written twice.
         """
         path = f"/v1/conversations/{_path_id(conversation_id)}"
-        body = _body(AppendConversationRequest, _append_fields(locals(), stream=False))
+        body = _body(AppendConversationRequest, _append_fields(locals(), stream=False), extra_body)
         answer = await self._call(
-            "POST", path, body=body, timeout=timeout, retry=retry, headers=headers
+            "POST",
+            path,
+            body=body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
         )
         result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
+    @_sdk_keywords
     def append_stream(
         self,
         conversation_id: str,
@@ -456,12 +569,17 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> AsyncEventStream:
         """Add entries to a conversation and stream the next turn as events."""
         path = f"/v1/conversations/{_path_id(conversation_id)}"
-        body = _body(AppendConversationRequest, _append_fields(locals(), stream=True))
-        return self._stream(path, body, timeout=timeout, retry=retry, headers=headers)
+        body = _body(AppendConversationRequest, _append_fields(locals(), stream=True), extra_body)
+        return self._stream(
+            path, body, timeout=timeout, retry=retry, headers=headers, extra_query=extra_query
+        )
 
+    @_sdk_keywords
     async def get_history(
         self,
         conversation_id: str,
@@ -469,6 +587,7 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_query: Query | None = None,
     ) -> ConversationHistory:
         """Read every entry of a conversation, in order: ``GET .../history``."""
         answer = await self._call(
@@ -477,10 +596,12 @@ class AsyncClient:
             timeout=timeout,
             retry=retry,
             headers=headers,
+            extra_query=extra_query,
         )
         result: ConversationHistory = _decode(answer, ConversationHistory)
         return result
 
+    @_sdk_keywords
     async def get_messages(
         self,
         conversation_id: str,
@@ -488,6 +609,7 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_query: Query | None = None,
     ) -> ConversationMessages:
         """Read only the message entries of a conversation: ``GET .../messages``."""
         answer = await self._call(
@@ -496,10 +618,12 @@ class AsyncClient:
             timeout=timeout,
             retry=retry,
             headers=headers,
+            extra_query=extra_query,
         )
         result: ConversationMessages = _decode(answer, ConversationMessages)
         return result
 
+    @_sdk_keywords
     async def restart(
         self,
         conversation_id: str,
@@ -515,6 +639,8 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> ConversationResponse:
         """Make a new conversation from an entry of this one and run a turn there.
 
@@ -522,13 +648,22 @@ class AsyncClient:
         the new conversation's.
         """
         path = f"/v1/conversations/{_path_id(conversation_id)}/restart"
-        body = _body(RestartConversationRequest, _restart_fields(locals(), stream=False))
+        body = _body(
+            RestartConversationRequest, _restart_fields(locals(), stream=False), extra_body
+        )
         answer = await self._call(
-            "POST", path, body=body, timeout=timeout, retry=retry, headers=headers
+            "POST",
+            path,
+            body=body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
         )
         result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
+    @_sdk_keywords
     def restart_stream(
         self,
         conversation_id: str,
@@ -544,11 +679,15 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         headers: Headers | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_query: Query | None = None,
     ) -> AsyncEventStream:
         """Restart a conversation from an entry and stream the new turn as events."""
         path = f"/v1/conversations/{_path_id(conversation_id)}/restart"
-        body = _body(RestartConversationRequest, _restart_fields(locals(), stream=True))
-        return self._stream(path, body, timeout=timeout, retry=retry, headers=headers)
+        body = _body(RestartConversationRequest, _restart_fields(locals(), stream=True), extra_body)
+        return self._stream(
+            path, body, timeout=timeout, retry=retry, headers=headers, extra_query=extra_query
+        )
 
 
 _START_FIELDS = (

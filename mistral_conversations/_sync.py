@@ -24,6 +24,11 @@ from ._timeout import Timeout
 from .errors import APIConnectionError
 
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
+    import aiohttp
+
+    from ._keys import KeyProvider
     from .models import ConversationEvent, ConversationResponse
 
 __all__ = ["Client", "EventStream"]
@@ -165,7 +170,7 @@ class Client:
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | KeyProvider | None = None,
         *,
         base_url: str | None = None,
         timeout: Timeout | float | None = None,
@@ -174,6 +179,10 @@ class Client:
         max_connections: int | None = 1000,
         max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLContext | bool | None = None,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         self._async = AsyncClient(
             api_key,
@@ -184,6 +193,10 @@ class Client:
             max_connections=max_connections,
             max_body_size=max_body_size,
             max_event_size=max_event_size,
+            proxy=proxy,
+            trust_env=trust_env,
+            ssl=ssl,
+            session_factory=session_factory,
         )
         self._lock = threading.Lock()
         self._loop: _LoopThread | None = None

@@ -7,18 +7,20 @@ back as bytes. Nothing above this module knows aiohttp.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import ipaddress
 import logging
 import os
 import select
-import ssl
+import ssl as ssl_module
 import time
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import attrs
@@ -28,6 +30,7 @@ from aiohttp.tracing import Trace
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _fork
+from ._keys import KeyProvider, provided_key
 from ._outcomes import (
     BodyTooLarge,
     GaveUp,
@@ -171,6 +174,55 @@ def normalise_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+def _route(
+    base_url: str, proxy: str | None, *, trust_env: bool
+) -> tuple[str, dict[str, str]] | None:
+    """The proxy to send through, and its headers; None to go direct.
+
+    Worked out once per client, as requests, httpx and the official SDK read the
+    environment: an explicit ``proxy`` wins; else, with ``trust_env``, ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` by the base URL's scheme, unless ``NO_PROXY`` names its host.
+    (aiohttp's own trust_env would look both up again in a thread for every request.)
+    """
+    if proxy is None and trust_env:
+        found = urllib.request.getproxies_environment()
+        host = urlsplit(base_url).hostname or ""
+        if found and not urllib.request.proxy_bypass(host):
+            proxy = found.get(urlsplit(base_url).scheme)
+    if not proxy:
+        return None
+    parts = urlsplit(proxy)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Not echoed: a proxy URL may hold a password.
+        raise ConfigurationError(
+            "The proxy must be an http:// or https:// URL with a host, like "
+            "'http://proxy.internal:3128' (user:password@ before the host is allowed)."
+        )
+    headers = {}
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}", headers
+
+
+def _checked_ssl(value: ssl_module.SSLContext | bool | None) -> ssl_module.SSLContext | bool:
+    if value is None or value is True:
+        return True
+    if value is False:
+        logger.warning(
+            "TLS certificate verification is off (ssl=False): anyone on the network path "
+            "can read and change this client's traffic, the API key included. Pass an "
+            "ssl.SSLContext that trusts your CA instead."
+        )
+        return False
+    if not isinstance(value, ssl_module.SSLContext):
+        raise ConfigurationError(
+            f"ssl must be an ssl.SSLContext, False or None, not {type(value).__name__}"
+        )
+    return value
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -215,24 +267,46 @@ class Transport:
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: str | KeyProvider,
         base_url: str,
         timeout: Timeout,
         headers: Mapping[str, str] | None,
         max_connections: int | None,
         max_body_size: int | None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: ssl_module.SSLContext | bool | None = None,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
         self.max_body_size = max_body_size
         self.origin = _origin(self.base_url)
         self.timeout = timeout
-        self._headers = {
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            **(headers or {}),
-            "Authorization": f"Bearer {api_key}",
-        }
+        base = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        # Asked before every attempt, so that a rotated key is used from then on.
+        self._key_provider = api_key if callable(api_key) else None
+        auth = {} if callable(api_key) else {"Authorization": f"Bearer {api_key}"}
         self._max_connections = max_connections
+        self._ssl = _checked_ssl(ssl)
+        self._session_factory = session_factory
+        route = _route(self.base_url, proxy, trust_env=trust_env)
+        self._proxy: dict[str, Any] = {}
+        # What the session sends by default, and what each request must carry itself.
+        self._headers = {**base, **auth}
+        self._per_request: dict[str, str] = {}
+        if route is not None or session_factory is not None:
+            # aiohttp turns a session's default Authorization into the Proxy-Authorization
+            # it sends the proxy: the API key would reach the proxy. So with a proxy (or
+            # a session that is not ours) the key travels with each request instead.
+            self._headers = base
+            self._per_request = {**(base if session_factory is not None else {}), **auth}
+        if route is not None:
+            url, credentials = route
+            self._proxy["proxy"] = url
+            if urlsplit(self.base_url).scheme == "https":
+                self._proxy["proxy_headers"] = credentials  # sent with CONNECT only
+            else:
+                self._per_request.update(credentials)  # a plain-HTTP proxy reads each request
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -254,13 +328,7 @@ class Transport:
         state = self._states.get(loop)
         if state is not None and not state.session.closed:
             return state
-        connector = _CheckedConnector(limit=self._max_connections or 0)
-        session = aiohttp.ClientSession(
-            connector=connector,
-            headers=self._headers,
-            auto_decompress=True,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        session = self._new_session()
         # aiohttp sends an idempotent request again, once, when a pooled connection
         # drops; the retry policy must be the only thing that decides a second attempt.
         if hasattr(session, "_retry_connection"):
@@ -270,6 +338,22 @@ class Transport:
         state = self._states[loop] = _LoopState(session, guard)
         self.opened_any = True
         return state
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        if self._session_factory is None:
+            return aiohttp.ClientSession(
+                connector=_CheckedConnector(limit=self._max_connections or 0, ssl=self._ssl),
+                headers=self._headers,
+                auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        session = self._session_factory()
+        if not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                f"session_factory must return an aiohttp.ClientSession, not "
+                f"{type(session).__name__}"
+            )
+        return session
 
     def _forget_inherited(self) -> None:
         """In a forked child: let go of the parent's sessions without touching them."""
@@ -294,7 +378,9 @@ class Transport:
             # The API never redirects; following one could carry the key to another host.
             "allow_redirects": False,
         }
-        extra = dict(headers) if headers else {}
+        extra = dict(self._per_request)
+        if headers:
+            extra.update(headers)
         if streaming:
             extra["Accept"] = "text/event-stream"
         if body is not None:
@@ -302,7 +388,20 @@ class Transport:
             extra["Content-Type"] = "application/json"
         if extra:
             kwargs["headers"] = extra
+        kwargs.update(self._proxy)
+        if self._session_factory is not None and self._ssl is not True:
+            kwargs["ssl"] = self._ssl
         return kwargs
+
+    async def _with_key(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request's arguments with the provider's current key; as is without one."""
+        if self._key_provider is None:
+            return kwargs
+        key = await provided_key(self._key_provider)
+        return {
+            **kwargs,
+            "headers": {**kwargs.get("headers", {}), "Authorization": f"Bearer {key}"},
+        }
 
     async def request(
         self,
@@ -326,8 +425,9 @@ class Transport:
 
         async def attempt() -> Answer:
             session = (await self._state()).session
+            sent = await self._with_key(kwargs)
             with _link_failures(self.origin, answered=False, session=session) as progress:
-                async with session.request(method, url, **kwargs) as response:
+                async with session.request(method, url, **sent) as response:
                     progress.answered = True
                     if response.status >= 300:
                         data, _ = await _read_bounded(response, _ERROR_BODY_LIMIT)
@@ -344,6 +444,7 @@ class Transport:
         method: str,
         path: str,
         *,
+        params: Mapping[str, str] | None = None,
         body: bytes | None,
         timeout: Timeout | float | None = None,
         headers: Mapping[str, str] | None = None,
@@ -355,14 +456,15 @@ class Transport:
         body has begun, a break is the stream's to report, never a silent restart.
         """
         kwargs = self._request_kwargs(
-            params=None, body=body, timeout=timeout, headers=headers, streaming=True
+            params=params, body=body, timeout=timeout, headers=headers, streaming=True
         )
         url = self.base_url + path
 
         async def attempt() -> StreamBody:
             state = await self._state()
+            sent = await self._with_key(kwargs)
             with _link_failures(self.origin, answered=False, session=state.session) as progress:
-                response = await state.session.request(method, url, **kwargs)
+                response = await state.session.request(method, url, **sent)
                 progress.answered = True
                 if response.status >= 300:
                     data = await _read_and_release(response)
@@ -528,7 +630,7 @@ def _link_of(
         return Link.UNRESOLVED, _os_reason(exc.os_error)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return Link.REFUSED, _os_reason(exc.os_error)
-    if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+    if isinstance(exc, ssl_module.SSLError) or isinstance(exc.__cause__, ssl_module.SSLError):
         return Link.TLS_HANDSHAKE, str(exc)
     link = Link.DROPPED_WHILE_READING if answered else Link.DROPPED_BEFORE_ANSWER
     return link, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -79,6 +79,8 @@ class RawServer:
                 self.requests.append(request)
                 if not await self.handler(request, writer):
                     break
+                if request.headers.get("connection", "").lower() == "close":
+                    break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             # Cancelled only by __aexit__: ending quietly keeps asyncio from logging it.
             pass
