@@ -8,33 +8,36 @@ whose signature and docstring it carries.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import inspect
+import os
 import threading
 import warnings
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from ._client import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_EVENT_SIZE, AsyncClient
-from ._retry import RetryPolicy
+from . import _fork
+from ._client import AsyncClient
 from ._streaming import AsyncEventStream, text_of
-from ._timeout import Timeout
 from .errors import APIConnectionError
 
 if TYPE_CHECKING:
-    from ssl import SSLContext
-
-    import aiohttp
-
-    from ._keys import KeyProvider
     from .models import ConversationEvent, ConversationResponse
 
 __all__ = ["Client", "EventStream"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+# How long interpreter exit waits for a loop thread to close its connections. They
+# close in milliseconds; the bound only keeps a wedged loop from holding up the exit.
+_EXIT_TIMEOUT = 5.0
+
+_CLOSED = "this Client was closed; create a new one to send requests"
 
 
 class _LoopThread:
@@ -43,12 +46,16 @@ class _LoopThread:
     Plain asyncio rather than an anyio portal, whose round trip measured four times
     this one's (126 us against 30 us), most of the gap between the blocking start()
     and the async one. A daemon thread, so that a Client someone forgot to close never
-    keeps a script from exiting.
+    keeps a script from exiting; the atexit hook below ends it before the interpreter
+    tears objects down.
     """
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # Set in a forked child: this loop, its thread and its sockets are the parent's.
+        self.inherited = False
         self.thread = threading.Thread(target=self._run, name="mistral-conversations", daemon=True)
+        _live.add(self)
         self.thread.start()
 
     def _run(self) -> None:
@@ -74,53 +81,121 @@ class _LoopThread:
                 "A blocking Client method was called from inside the client's own event "
                 "loop, where it would wait for itself forever; use AsyncClient there."
             )
+        # Made in the caller's thread, not on the loop: a wrong argument raises its
+        # TypeError here, where the caller sees it, instead of in a loop callback.
+        coroutine = fn(*args, **kwargs)
         # A lock released by the task's done-callback: half the cost of
         # run_coroutine_threadsafe's future chaining (30 us against 55 us a call here).
         done = threading.Lock()
         done.acquire()
         started: list[asyncio.Task[_R]] = []
+        refused: list[BaseException] = []
 
         def start() -> None:
-            task = self.loop.create_task(fn(*args, **kwargs))
+            try:
+                task = self.loop.create_task(coroutine)
+            except BaseException as exc:  # fn gave no coroutine: the caller must hear of it
+                refused.append(exc)
+                done.release()
+                return
             task.add_done_callback(lambda _: done.release())
             started.append(task)
 
         try:
             self.loop.call_soon_threadsafe(start)
         except RuntimeError:  # the loop has ended
-            raise RuntimeError(
-                "this Client was closed; create a new one to send requests"
-            ) from None
+            _discard(coroutine)
+            _wait_for_exit()
+            raise RuntimeError(_CLOSED) from None
         try:
             # Waking now and then: a close() in another thread may end the loop before
             # this call's task ever ran, and then nothing would release the lock.
             while not done.acquire(timeout=0.5):
                 if self.loop.is_closed():
+                    if not started:
+                        _discard(coroutine)
+                    _wait_for_exit()
                     raise _closed_midway()
         except BaseException:
             # KeyboardInterrupt while waiting: cancel the request on its loop (queued
             # after start(), so the task exists by then), which releases its connection
             # and leaves the client usable.
             with contextlib.suppress(RuntimeError):  # the loop has ended
-                self.loop.call_soon_threadsafe(lambda: started[0].cancel())
+                self.loop.call_soon_threadsafe(lambda: started and started[0].cancel())
             raise
+        if refused:
+            _discard(coroutine)
+            raise refused[0]
         try:
             return started[0].result()
         except asyncio.CancelledError:
-            # Not our cancel (that path raised above): close() ended the loop midway.
+            # Not our cancel (that path raised above): close() or the exit ended the loop.
+            _wait_for_exit()
             raise _closed_midway() from None
 
-    def submit(self, coroutine: Coroutine[Any, Any, object]) -> None:
-        """Run a coroutine on the loop without waiting for it; nothing if the loop ended."""
-        with contextlib.suppress(RuntimeError):
-            asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Stop the loop (its connections close) and wait for the thread to end."""
         with contextlib.suppress(RuntimeError):  # already closed
             self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.current_thread() is not self.thread:
-            self.thread.join()
+            self.thread.join(timeout)
+
+
+# The loop threads this process started: ended at exit, handed over at fork. Weak, so
+# that a loop ended and dropped leaves; its running thread keeps a live one referenced.
+_live: weakref.WeakSet[_LoopThread] = weakref.WeakSet()
+# Every Client, for the fork hook to give each a loop of the child's own.
+_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+_exiting = False
+
+
+@atexit.register
+def _stop_loops_at_exit() -> None:
+    # Left to the interpreter's exit, a loop thread is frozen mid-run with its sessions
+    # open, and whether teardown then finalises them in silence ("Unclosed client
+    # session", "Task was destroyed but it is pending" otherwise) depends on the order
+    # it reaches them in. Ended here first, while they still run, their connections
+    # close as close() would have closed them, and nothing is left for teardown.
+    global _exiting
+    _exiting = True
+    for loop in list(_live):
+        loop.stop(_EXIT_TIMEOUT)
+
+
+def _wait_for_exit() -> None:
+    # A daemon thread whose call the exit cut short waits on, as it would have waited
+    # for its answer, until the interpreter ends it: raising would print its traceback.
+    # Only daemon threads are still running by now, besides the main one.
+    if _exiting and threading.current_thread().daemon:
+        threading.Event().wait()
+
+
+def _after_fork_in_child() -> None:
+    global _live, _clients
+    # The child has only the thread that forked: the loop threads are gone, and the
+    # sets may have been mid-update in one of them. The parent's loops are never
+    # stopped nor closed here (the two processes share their epoll and sockets), but
+    # kept and disarmed; each client starts a loop of its own on its next call.
+    for loop in _live:
+        loop.inherited = True
+        _fork.abandon(loop.loop)
+    _live = weakref.WeakSet()
+    _clients = weakref.WeakSet(_clients)
+    for client in _clients:
+        client._lock = threading.Lock()  # another thread of the parent may have held it
+        client._loop = None
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _discard(coroutine: object) -> None:
+    # A coroutine that will never run is closed, or Python warns it was never awaited.
+    if asyncio.iscoroutine(coroutine):
+        coroutine.close()
 
 
 def _closed_midway() -> APIConnectionError:
@@ -128,6 +203,23 @@ def _closed_midway() -> APIConnectionError:
         "The Client was closed while this call was in flight; the request may have "
         "reached the server. Close the client only after its calls have returned."
     )
+
+
+def _arguments_of(
+    cls: Callable[_P, AsyncClient],
+) -> Callable[[Callable[..., None]], Callable[Concatenate[Client, _P], None]]:
+    """Give Client.__init__ the parameters of AsyncClient's, for type checkers and inspect.
+
+    Its arguments are AsyncClient's to check: written once, they cannot drift apart.
+    """
+
+    def give(init: Callable[..., None]) -> Callable[Concatenate[Client, _P], None]:
+        qualname = init.__qualname__
+        functools.update_wrapper(init, cls.__init__)
+        init.__qualname__ = qualname
+        return init
+
+    return give
 
 
 def _blocking(
@@ -166,41 +258,24 @@ class Client:
     it runs on a private event loop in a background thread: it works in scripts,
     Django views, Celery tasks, from many threads at once, and in notebooks whose own
     loop is running. Use it as ``with Client() as client:`` or call ``close()``.
+
+    A client survives ``os.fork()`` (gunicorn ``--preload``, ``multiprocessing``): the
+    child's calls run on a loop and connections of its own, and the parent's are left
+    as they are. A client never closed ends its connections when the interpreter exits.
     """
 
-    def __init__(
-        self,
-        api_key: str | KeyProvider | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: Timeout | float | None = None,
-        retry: RetryPolicy | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_connections: int | None = 1000,
-        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
-        max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
-        proxy: str | None = None,
-        trust_env: bool = True,
-        ssl: SSLContext | bool | None = None,
-        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
-    ) -> None:
-        self._async = AsyncClient(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            retry=retry,
-            headers=headers,
-            max_connections=max_connections,
-            max_body_size=max_body_size,
-            max_event_size=max_event_size,
-            proxy=proxy,
-            trust_env=trust_env,
-            ssl=ssl,
-            session_factory=session_factory,
-        )
+    _async: AsyncClient
+    _lock: threading.Lock
+    _loop: _LoopThread | None
+    _closed: bool
+
+    @_arguments_of(AsyncClient)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._async = AsyncClient(*args, **kwargs)
         self._lock = threading.Lock()
-        self._loop: _LoopThread | None = None
+        self._loop = None
         self._closed = False
+        _clients.add(self)
 
     @property
     def base_url(self) -> str:
@@ -216,7 +291,7 @@ class Client:
             return loop
         with self._lock:
             if self._closed:
-                raise RuntimeError("this Client was closed; create a new one to send requests")
+                raise RuntimeError(_CLOSED)
             if self._loop is None:
                 self._loop = _LoopThread()
             return self._loop
@@ -225,7 +300,7 @@ class Client:
         self, fn: Callable[_P, Coroutine[Any, Any, _R]], *args: _P.args, **kwargs: _P.kwargs
     ) -> _R:
         if self._closed:
-            raise RuntimeError("this Client was closed; create a new one to send requests")
+            raise RuntimeError(_CLOSED)
         return self._loop_thread().call(fn, *args, **kwargs)
 
     def close(self) -> None:
@@ -234,7 +309,8 @@ class Client:
             self._closed = True
             loop, self._loop = self._loop, None
         if loop is not None:
-            loop.call(self._async.aclose)
+            if not loop.loop.is_closed():  # else ended at exit, with its connections
+                loop.call(self._async.aclose)
             loop.stop()
 
     def __enter__(self) -> Client:
@@ -280,17 +356,35 @@ class EventStream:
 
     ``with client.start_stream(...) as stream: for event in stream: ...``; leaving
     the block or breaking out of the loop closes the HTTP response. ``response()``
-    and ``text_deltas()`` work as on :class:`AsyncEventStream`.
+    and ``text_deltas()`` work as on :class:`AsyncEventStream`. The request is sent at
+    most once: a stream closed before it was read never sends it.
     """
 
-    __slots__ = ("_batch", "_client", "_stream")
+    __slots__ = ("_batch", "_client", "_loop", "_stream")
 
     def __init__(self, stream: AsyncEventStream, client: Client) -> None:
         self._stream = stream
         self._client = client
+        # The loop thread that runs this stream, from its first call on: its response
+        # lives there, and in a forked child it is the parent's.
+        self._loop: _LoopThread | None = None
         # Events are fetched from the loop thread in batches: one thread hop per
         # network read, not per event.
         self._batch: Iterator[ConversationEvent] = iter(())
+
+    def _call(self, fn: Callable[[], Coroutine[Any, Any, _R]]) -> _R:
+        client = self._client
+        if client._closed:
+            raise RuntimeError(_CLOSED)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = client._loop_thread()
+        elif loop.inherited:
+            raise RuntimeError(
+                "This stream was opened before os.fork(), by the parent process, which "
+                "alone may read it; start a new stream in this process."
+            )
+        return loop.call(fn)
 
     @property
     def conversation_id(self) -> str | None:
@@ -298,7 +392,7 @@ class EventStream:
         return self._stream.conversation_id
 
     def __enter__(self) -> EventStream:
-        self._client._call(self._stream._ensure_connected)
+        self._call(self._stream._ensure_connected)
         return self
 
     def __exit__(
@@ -315,33 +409,46 @@ class EventStream:
     def __next__(self) -> ConversationEvent:
         for event in self._batch:
             return event
-        batch = self._client._call(self._stream._next_batch)
+        batch = self._call(self._stream._next_batch)
         if not batch:
             raise StopIteration
         self._batch = iter(batch)
         return next(self._batch)
 
     def close(self) -> None:
-        """Close the HTTP response now; events not read yet are dropped."""
+        """Close the HTTP response now; events not read yet are dropped.
+
+        Reading on after this raises
+        :class:`~mistral_conversations.errors.StreamInterruptedError`, unless the stream
+        had come to its end; a stream closed before it was read never sends its request.
+        """
         self._batch = iter(())
-        if self._stream._open:
-            self._client._call(self._stream.aclose)
+        stream = self._stream
+        if not stream._open:
+            # Nothing in flight on the loop: marked closed here, without a thread hop.
+            stream._abandon()
+            return
+        loop = self._loop
+        if loop is not None and loop.inherited:
+            return  # the parent's response: closing it would act on the parent's socket
+        self._call(stream.aclose)
 
     def __del__(self) -> None:
         # Dropped without close() (a loop left by break): close it on its own loop.
-        loop = self._client._loop
-        if not self._stream._open or loop is None:
+        loop = self._loop
+        if loop is None or loop.inherited or not self._stream._open:
             return
         if threading.current_thread() is loop.thread:
-            self._stream._close_body()
-        else:
-            loop.submit(self._stream.aclose())
+            self._stream._abandon()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has ended, and its sockets with it
+            loop.loop.call_soon_threadsafe(self._stream._abandon)
 
     def response(self) -> ConversationResponse:
         """Read the stream to its end and return the response its events add up to."""
         # Events fetched but not yet iterated are already counted in the response.
         self._batch = iter(())
-        return self._client._call(self._stream.response)
+        return self._call(self._stream.response)
 
     def text_deltas(self) -> Iterator[str]:
         """Yield only the pieces of text of the answer, as they arrive (for UIs)."""

@@ -8,17 +8,20 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from mistral_conversations import (
     AsyncClient,
+    AsyncEventStream,
     Client,
     EventStream,
     MistralError,
     NotFoundError,
     RetryPolicy,
+    StreamInterruptedError,
 )
 from mistral_conversations.models import (
     ConversationHistory,
@@ -38,6 +41,24 @@ STREAMS = ["start_stream", "append_stream", "restart_stream"]
 
 def loop_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "mistral-conversations"]
+
+
+def outcome_of(call: Callable[[], object], *, within: float = 5.0) -> object:
+    """What ``call`` returned or raised, run in a thread; a call that hangs fails the test."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(within)
+    if thread.is_alive():
+        pytest.fail(f"the call was still blocked after {within} s: it hangs")
+    return outcome[0]
 
 
 @pytest.fixture
@@ -65,6 +86,148 @@ def test_signatures_match_the_async_client(name: str) -> None:
 
 def test_constructor_matches() -> None:
     assert inspect.signature(Client).parameters == inspect.signature(AsyncClient).parameters
+
+
+def test_the_pool_holds_a_thousand_connections_by_default() -> None:
+    assert inspect.signature(Client).parameters["max_connections"].default == 1000
+
+
+def test_constructor_arguments_are_checked_as_the_async_clients_are() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'server_url'"):
+        Client("key", server_url="http://127.0.0.1:1")  # type: ignore[call-arg]
+
+
+# Calls a user may get wrong, as the official SDK's users will: its keywords
+# (timeout_ms), a required keyword left out, a keyword passed by position.
+BAD_CALLS = [
+    pytest.param(name, args, kwargs, id=f"{name}-{mistake}")
+    for name, mistake, args, kwargs in [
+        ("start", "timeout_ms", (), {"inputs": "x", "model": MODEL, "timeout_ms": 5}),
+        ("start", "by-position", ("x",), {"model": MODEL}),
+        ("start", "no-inputs", (), {"model": MODEL}),
+        ("list", "timeout_ms", (), {"timeout_ms": 5}),
+        ("list", "by-position", (0,), {}),
+        ("get", "timeout_ms", ("conv_x",), {"timeout_ms": 5}),
+        ("get", "no-id", (), {}),
+        ("delete", "timeout_ms", ("conv_x",), {"timeout_ms": 5}),
+        ("append", "timeout_ms", ("conv_x",), {"inputs": "x", "timeout_ms": 5}),
+        ("append", "by-position", ("conv_x", "x"), {}),
+        ("get_history", "timeout_ms", ("conv_x",), {"timeout_ms": 5}),
+        ("get_messages", "timeout_ms", ("conv_x",), {"timeout_ms": 5}),
+        ("restart", "timeout_ms", ("conv_x",), {"from_entry_id": "e", "timeout_ms": 5}),
+        ("restart", "no-from_entry_id", ("conv_x",), {"inputs": "x"}),
+        ("start_stream", "timeout_ms", (), {"inputs": "x", "model": MODEL, "timeout_ms": 5}),
+        ("append_stream", "timeout_ms", ("conv_x",), {"inputs": "x", "timeout_ms": 5}),
+        ("restart_stream", "timeout_ms", ("conv_x",), {"from_entry_id": "e", "timeout_ms": 5}),
+        ("restart_stream", "no-from_entry_id", ("conv_x",), {"inputs": "x"}),
+    ]
+]
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), BAD_CALLS)
+def test_a_bad_call_raises_at_once(
+    sync_client: Client,
+    local_server: LocalServer,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    # What the same mistake raises with the async client, as Python words it.
+    async_client = AsyncClient(local_server.api_key, base_url=local_server.base_url)
+    with pytest.raises(TypeError) as expected:
+        getattr(async_client, name)(*args, **kwargs)
+
+    raised = outcome_of(lambda: getattr(sync_client, name)(*args, **kwargs))
+
+    assert type(raised) is TypeError
+    assert str(raised) == str(expected.value)
+    assert local_server.requests == []
+    assert sync_client.list() == []  # and the client goes on working
+
+
+def _raises_at_call(self: AsyncEventStream) -> object:
+    raise TypeError("failed while the call started")
+
+
+def _gives_no_coroutine(self: AsyncEventStream) -> object:
+    return None
+
+
+STREAM_OPERATIONS: dict[str, tuple[str, Callable[[EventStream], object]]] = {
+    # operation: (the AsyncEventStream method it runs, how a user calls it)
+    "enter": ("_ensure_connected", lambda stream: stream.__enter__()),
+    "iterate": ("_next_batch", lambda stream: next(iter(stream))),
+    "response": ("response", lambda stream: stream.response()),
+    "text_deltas": ("_next_batch", lambda stream: next(stream.text_deltas())),
+    "close": ("aclose", lambda stream: stream.close()),
+}
+
+
+@pytest.mark.parametrize("failure", [_raises_at_call, _gives_no_coroutine])
+@pytest.mark.parametrize("operation", list(STREAM_OPERATIONS))
+def test_a_stream_operation_that_fails_to_start_raises_at_once(
+    sync_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    failure: Callable[[AsyncEventStream], object],
+) -> None:
+    method, call = STREAM_OPERATIONS[operation]
+    stream = sync_client.start_stream(inputs="a b c", model=MODEL)
+    if operation == "close":
+        stream.__enter__()  # only an open stream's close() goes to the loop
+    monkeypatch.setattr(AsyncEventStream, method, failure)
+
+    raised = outcome_of(lambda: call(stream))
+
+    assert isinstance(raised, TypeError)
+    if failure is _raises_at_call:
+        assert str(raised) == "failed while the call started"
+    monkeypatch.undo()
+    stream.close()
+    assert sync_client.start(inputs="still here", model=MODEL).output_text == "Echo: still here"
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_a_stream_closed_before_reading_never_sends_its_request(
+    sync_client: Client, local_server: LocalServer, name: str
+) -> None:
+    cid = sync_client.start(inputs="one", model=MODEL).conversation_id
+    entry_id = sync_client.get_history(cid).entries[1].id
+    streams: dict[str, Callable[[], EventStream]] = {
+        "start_stream": lambda: sync_client.start_stream(inputs="two", model=MODEL),
+        "append_stream": lambda: sync_client.append_stream(cid, inputs="two"),
+        "restart_stream": lambda: sync_client.restart_stream(
+            cid, from_entry_id=entry_id, inputs="two"
+        ),
+    }
+    sent = len(local_server.requests)
+    stream = streams[name]()
+
+    stream.close()
+
+    with pytest.raises(StreamInterruptedError, match="closed before"):
+        list(stream)
+    with pytest.raises(StreamInterruptedError):
+        stream.response()
+    with pytest.raises(StreamInterruptedError):
+        list(stream.text_deltas())
+    with pytest.raises(StreamInterruptedError), stream:
+        pass
+    stream.close()
+    assert local_server.requests[sent:] == []
+
+
+def test_a_stream_is_sent_once_however_often_it_is_read(
+    sync_client: Client, local_server: LocalServer
+) -> None:
+    local_server.stream_delay = 0.01
+    with sync_client.start_stream(inputs="a b c d e f g h", model=MODEL) as stream:
+        next(stream)
+    with pytest.raises(StreamInterruptedError):
+        list(stream)
+    with pytest.raises(StreamInterruptedError):
+        stream.response()
+    assert [r.path for r in local_server.requests] == ["/v1/conversations"]
 
 
 def test_every_operation(sync_client: Client) -> None:
@@ -191,6 +354,28 @@ def test_keyboard_interrupt_cancels_the_request(local_server: LocalServer) -> No
             time.sleep(0.02)
         assert client_connections_to(local_server.port) == 0
         local_server.stream_delay = 0.0
+        assert client.start(inputs="still here", model=MODEL).output_text == "Echo: still here"
+
+
+def test_keyboard_interrupt_cancels_a_call_waiting_for_its_answer(
+    local_server: LocalServer,
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    # Held long past the interrupt: only a cancelled request lets go of its connection.
+    local_server.delay_next(1, 30.0)
+    with Client(local_server.api_key, base_url=local_server.base_url) as client:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.start(inputs="slow", model=MODEL)
+        finally:
+            timer.cancel()
+        deadline = time.monotonic() + 5
+        while client_connections_to(local_server.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client_connections_to(local_server.port) == 0
         assert client.start(inputs="still here", model=MODEL).output_text == "Echo: still here"
 
 
