@@ -360,7 +360,7 @@ class EventStream:
     most once: a stream closed before it was read never sends it.
     """
 
-    __slots__ = ("_batch", "_client", "_loop", "_stream")
+    __slots__ = ("_batch", "_client", "_interrupted", "_loop", "_stream")
 
     def __init__(self, stream: AsyncEventStream, client: Client) -> None:
         self._stream = stream
@@ -371,6 +371,8 @@ class EventStream:
         # Events are fetched from the loop thread in batches: one thread hop per
         # network read, not per event.
         self._batch: Iterator[ConversationEvent] = iter(())
+        # Set when a call was interrupted (Ctrl-C): its cancellation closes the stream.
+        self._interrupted = False
 
     def _call(self, fn: Callable[[], Coroutine[Any, Any, _R]]) -> _R:
         client = self._client
@@ -384,7 +386,11 @@ class EventStream:
                 "This stream was opened before os.fork(), by the parent process, which "
                 "alone may read it; start a new stream in this process."
             )
-        return loop.call(fn)
+        try:
+            return loop.call(fn)
+        except KeyboardInterrupt:
+            self._interrupted = True
+            raise
 
     @property
     def conversation_id(self) -> str | None:
@@ -438,6 +444,14 @@ class EventStream:
         loop = self._loop
         if loop is None or loop.inherited or not self._stream._open:
             return
+        if not self._interrupted:  # an interrupted call's cancellation is closing it
+            warnings.warn(
+                "An event stream was collected while its HTTP response was still open; "
+                "read it inside 'with client.start_stream(...) as stream:' to close it "
+                "at a known point.",
+                ResourceWarning,
+                stacklevel=1,
+            )
         if threading.current_thread() is loop.thread:
             self._stream._abandon()
             return
@@ -451,8 +465,19 @@ class EventStream:
         return self._call(self._stream.response)
 
     def text_deltas(self) -> Iterator[str]:
-        """Yield only the pieces of text of the answer, as they arrive (for UIs)."""
-        for event in self:
-            text = text_of(event)
-            if text is not None:
-                yield text
+        """Yield only the pieces of text of the answer, as they arrive (for UIs).
+
+        Leaving the loop over it before the end closes the stream, as :meth:`close`.
+        """
+        try:
+            for event in self:
+                text = text_of(event)
+                if text is not None:
+                    yield text
+        finally:
+            # A generator left early is closed at once (GeneratorExit here): so is the
+            # stream, and a later response() says so instead of reading on. A client
+            # closed meanwhile has closed the stream with it.
+            if self._stream._open:
+                with contextlib.suppress(RuntimeError):
+                    self.close()

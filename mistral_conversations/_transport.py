@@ -18,7 +18,7 @@ import ssl as ssl_module
 import time
 import urllib.request
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -116,11 +116,18 @@ class Answer:
 class StreamBody:
     """The body of a streaming answer whose status was a success, read chunk by chunk."""
 
-    __slots__ = ("__weakref__", "_response", "_transport_origin", "closed_by_client")
+    __slots__ = (
+        "__weakref__",
+        "_generation",
+        "_response",
+        "_transport_origin",
+        "closed_by_client",
+    )
 
     def __init__(self, response: aiohttp.ClientResponse, origin: str) -> None:
         self._response = response
         self._transport_origin = origin
+        self._generation = _fork.generation()
         self.closed_by_client = False
 
     @property
@@ -134,8 +141,13 @@ class StreamBody:
             return await self._response.content.readany()
 
     def close(self) -> None:
-        """Close the answer at once; a half-read connection is never returned to the pool."""
-        self._response.close()
+        """Close the answer at once; a half-read connection is never returned to the pool.
+
+        In a forked child, an answer the parent opened is left alone: closing it would
+        write to the parent's connection (a TLS close_notify).
+        """
+        if self._generation == _fork.generation():
+            self._response.close()
 
     def finish(self) -> None:
         """End reading: give the connection back if the body has ended, else close it."""
@@ -237,7 +249,7 @@ class _LoopState:
 
     __slots__ = ("bodies", "guard", "session")
 
-    def __init__(self, session: aiohttp.ClientSession, guard: AsyncIterator[None]) -> None:
+    def __init__(self, session: aiohttp.ClientSession, guard: AsyncGenerator[None, None]) -> None:
         self.session = session
         # Referenced so that the guard lives until the loop finalises it.
         self.guard = guard
@@ -248,10 +260,12 @@ class _LoopState:
         for body in list(self.bodies):
             body.closed_by_client = True
             body.close()
-        await self.session.close()
+        # Ending the guard closes the session: a guard left suspended would be
+        # reported as never awaited by a loop closed without shutdown_asyncgens().
+        await self.guard.aclose()
 
 
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterator[None]:
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
     # An async generator that is left suspended is closed by the event loop's
     # shutdown_asyncgens(), which asyncio.run() and pytest-asyncio call: this is the
     # one hook a library has to close pooled sockets when a loop it did not create ends.
@@ -531,6 +545,9 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session of the running loop and refuse further requests."""
         self.closed = True
+        if self._generation != _fork.generation():
+            # A forked child must not wake, let alone close, the parent's loops.
+            self._forget_inherited()
         loop = asyncio.get_running_loop()
         for state_loop, state in list(self._states.items()):
             if state_loop is loop:

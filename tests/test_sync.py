@@ -443,3 +443,45 @@ def test_close_while_calls_are_in_flight(local_server: LocalServer) -> None:
             assert isinstance(outcome, MistralError | RuntimeError), repr(outcome)
             assert "closed" in str(outcome)
     assert client_connections_to(local_server.port) == 0
+
+
+def test_leaving_text_deltas_early_closes_the_stream(
+    sync_client: Client, local_server: LocalServer
+) -> None:
+    local_server.stream_delay = 0.01
+    with sync_client.start_stream(inputs="w " * 50, model=MODEL) as stream:
+        for _ in stream.text_deltas():
+            break
+        deadline = time.monotonic() + 5
+        while local_server.disconnects == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert local_server.disconnects == 1
+        with pytest.raises(StreamInterruptedError, match="closed before the response"):
+            stream.response()
+
+
+def test_a_stream_collected_open_warns(sync_client: Client, local_server: LocalServer) -> None:
+    local_server.stream_delay = 0.01
+    stream = sync_client.start_stream(inputs="w " * 50, model=MODEL)
+    next(iter(stream))
+    with pytest.warns(ResourceWarning, match="with client.start_stream"):
+        del stream
+    deadline = time.monotonic() + 5
+    while local_server.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert local_server.disconnects == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"timeout_ms": 5000}, r"timeout= in seconds"),
+        ({"stream": True}, r"start\(stream=True\): use start_stream\(\)"),
+    ],
+)
+def test_the_official_sdk_s_keywords_name_ours_on_the_blocking_client(
+    sync_client: Client, kwargs: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(TypeError, match=says):
+        sync_client.start(inputs="x", model=MODEL, **kwargs)
+    assert sync_client.start(inputs="x", model=MODEL, stream=False).output_text  # type: ignore[call-arg]
