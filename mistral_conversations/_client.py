@@ -178,6 +178,10 @@ def _sdk_keywords(method: _F) -> _F:
 def _take_sdk_keywords(name: str, streaming: bool, kwargs: dict[str, Any]) -> None:
     for keyword, ours in _SDK_KEYWORDS.items():
         if keyword in kwargs:
+            milliseconds = kwargs[keyword]
+            if keyword == "timeout_ms" and isinstance(milliseconds, (int, float)):
+                ours = f"timeout= in seconds (timeout_ms={milliseconds} is "
+                ours += f"timeout={milliseconds / 1000:g})"
             raise TypeError(
                 f"{name}() got {keyword}=, the official SDK's keyword; here it is {ours}"
             )

@@ -344,7 +344,7 @@ async def test_stream_false_is_accepted_as_the_sdk_s_users_write_it(api: RawServ
     ("kwargs", "says"),
     [
         ({"stream": True}, r"start\(stream=True\): use start_stream\(\)"),
-        ({"timeout_ms": 5000}, r"timeout= in seconds \(timeout_ms=5000 is timeout=5\.0\)"),
+        ({"timeout_ms": 2500}, r"timeout= in seconds \(timeout_ms=2500 is timeout=2\.5\)"),
         ({"http_headers": {}}, "here it is headers="),
         ({"retries": None}, r"here it is retry=RetryPolicy\(\.\.\.\)"),
         ({"server_url": "x"}, r"base_url= on the client"),
