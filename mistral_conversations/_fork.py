@@ -60,7 +60,8 @@ def _disarm(loop: asyncio.AbstractEventLoop) -> None:
     selector = getattr(loop, "_selector", None)
     # Only epoll is shared across fork: kqueue does not survive it, poll and select
     # keep their state in the process.
-    if isinstance(selector, selectors.EpollSelector) and hasattr(select, "epoll"):
+    epoll_selector = getattr(selectors, "EpollSelector", None)  # Linux only
+    if epoll_selector is not None and isinstance(selector, epoll_selector):
         fresh = select.epoll()
         try:
             os.dup2(fresh.fileno(), selector.fileno())

@@ -80,6 +80,8 @@ def _has_pending_input(connection: Connection) -> bool:
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None:
         return False
+    if not hasattr(select, "poll"):  # Windows, where select() takes sockets of any number
+        return bool(select.select([sock], [], [], 0)[0])
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     return bool(poller.poll(0))

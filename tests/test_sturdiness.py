@@ -6,6 +6,8 @@ import asyncio
 import gzip
 import inspect
 import json
+import select
+import selectors
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -179,7 +181,13 @@ async def test_a_post_dropped_after_sending_is_not_sent_again() -> None:
     assert "may have acted" in str(error)
 
 
-async def test_a_post_never_meets_a_pooled_connection_the_server_closed() -> None:
+@pytest.mark.parametrize("check", ["poll", "select"])
+async def test_a_post_never_meets_a_pooled_connection_the_server_closed(
+    check: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if check == "select":  # as on Windows, which has no poll()
+        monkeypatch.delattr(select, "poll")
+
     async def answer_then_close(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
         writer.write(response(200, REPLY))  # says keep-alive, then closes at once
         await writer.drain()
@@ -502,3 +510,12 @@ async def test_a_connect_timeout_is_a_connect_failure_so_a_post_is_retried() -> 
     finally:
         for sock in [*fillers, listener]:
             sock.close()
+
+
+def test_abandoning_a_loop_works_where_there_is_no_epoll(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mistral_conversations import _fork
+
+    monkeypatch.delattr(selectors, "EpollSelector")  # macOS and Windows have none
+    loop = asyncio.new_event_loop()
+    _fork.abandon(loop)
+    assert not loop.is_closed()
