@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, models
 from ._client import AsyncClient
 from ._convert import converter
+from ._ratelimit import RateLimit, RateWindow
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
 from ._timeout import Timeout
@@ -40,6 +41,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from ._raw import RawResponse
     from ._sync import Client, EventStream
 
 __all__ = [
@@ -59,7 +61,10 @@ __all__ = [
     "MistralError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
+    "RateWindow",
+    "RawResponse",
     "ResponseDecodeError",
     "RetryPolicy",
     "ServerEventError",
@@ -81,4 +86,8 @@ def __getattr__(name: str) -> Any:
         from . import _sync
 
         return getattr(_sync, name)
+    if name == "RawResponse":  # with the transport's figures, loaded with a client
+        from ._raw import RawResponse
+
+        return RawResponse
     raise AttributeError(f"module 'mistral_conversations' has no attribute {name!r}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._keys import KeyProvider
+    from ._raw import AsyncRawOperations
     from ._transport import Answer
 
 # Kept here, not imported from the transport, which loads aiohttp (see __init__ below).
@@ -145,6 +148,23 @@ def _decode(answer: Answer, cls: Any) -> Any:
 
 
 # The official SDK's per-call keywords, which its users pass first, and ours.
+# Set by client.with_raw_response while it runs an operation: the answers received.
+_CAPTURE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "mistral_conversations_capture", default=None
+)
+
+
+@contextlib.contextmanager
+def capturing() -> Iterator[list[Any]]:
+    """Collect the transport's answers (status, headers, timing) of the calls made within."""
+    seen: list[Any] = []
+    token = _CAPTURE.set(seen)
+    try:
+        yield seen
+    finally:
+        _CAPTURE.reset(token)
+
+
 _SDK_KEYWORDS = {
     "timeout_ms": "timeout= in seconds (timeout_ms=5000 is timeout=5.0)",
     "http_headers": "headers=",
@@ -272,6 +292,18 @@ class AsyncClient:
         """The URL the client sends requests to."""
         return self._transport.base_url
 
+    @property
+    def with_raw_response(self) -> AsyncRawOperations:
+        """Every operation, returning a RawResponse: status, headers, timing, ``parse()``.
+
+        ``raw = await client.with_raw_response.start(...)``; ``raw.request_id``,
+        ``raw.rate_limit``, ``raw.elapsed``, ``raw.attempts``; ``raw.parse()`` is what
+        ``client.start(...)`` returns.
+        """
+        from ._raw import AsyncRawOperations
+
+        return AsyncRawOperations(self)
+
     def __repr__(self) -> str:
         return f"<AsyncClient base_url={self.base_url!r}>"
 
@@ -323,7 +355,7 @@ class AsyncClient:
             params = params if params is not None else {}
             _merge_extra(params, extra_query, "extra_query")
         try:
-            return await self._transport.request(
+            answer = await self._transport.request(
                 method,
                 path,
                 params=params,
@@ -334,6 +366,10 @@ class AsyncClient:
             )
         except GaveUp as gave_up:
             raise self._error(gave_up, path) from gave_up.outcome.__cause__
+        capture = _CAPTURE.get()
+        if capture is not None:
+            capture.append(answer)
+        return answer
 
     def _error(self, gave_up: GaveUp, path: str) -> MistralError:
         return _failures.error_for(gave_up, path=path, base_url=self._transport.base_url)

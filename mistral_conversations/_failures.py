@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from . import _json
 from ._convert import converter
 from ._outcomes import BodyTooLarge, GaveUp, Link, LinkFailure, NotAnEventStream, StatusFailure
+from ._ratelimit import RateLimit
 from ._retry import RETRYABLE_STATUSES, Failure, GiveUp, parse_retry_after
 from .errors import (
     APIConnectionError,
@@ -237,7 +238,12 @@ def _status_error(
     }
     cls = _STATUS_ERRORS.get(status)
     if cls is RateLimitError:
-        return RateLimitError(summary, retry_after=parse_retry_after(headers), **kwargs)
+        return RateLimitError(
+            summary,
+            retry_after=parse_retry_after(headers),
+            rate_limit=RateLimit.from_headers(headers),
+            **kwargs,
+        )
     if cls is UnprocessableEntityError:
         return UnprocessableEntityError(summary, detail=_validation_detail(data), **kwargs)
     if cls is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _failures, _json
 from ._accumulate import Accumulator, BadEvent
@@ -72,6 +72,7 @@ class AsyncEventStream:
         "_error",
         "_expired",
         "_finished",
+        "_head",
         "_limit",
         "_ready",
         "_timer",
@@ -96,6 +97,8 @@ class AsyncEventStream:
         self._limit = deadline
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
+        # The answer's status, headers and timing, once connected (not the body).
+        self._head: _Head | None = None
 
     async def _ensure_connected(self) -> AsyncEventStream:
         if self._connect is not None:
@@ -103,7 +106,8 @@ class AsyncEventStream:
             # stream never sends its request again (the server may have acted on it).
             connect, self._connect = self._connect, None
             try:
-                self._body = await self._connected(connect)
+                body = self._body = await self._connected(connect)
+                self._head = _Head(body.status, body.headers, body.attempts, body.elapsed)
             except MistralError as exc:
                 # Kept, so that reading the stream later says the same, not less.
                 self._error = exc
@@ -295,6 +299,16 @@ class AsyncEventStream:
         return self._acc.conversation_id or None
 
     @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers, once connected; empty before."""
+        return self._head.headers if self._head is not None else {}
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's id for the request (quote it to support), once connected."""
+        return _failures.request_id_of(self.headers)
+
+    @property
     def _open(self) -> bool:
         return self._body is not None
 
@@ -359,6 +373,13 @@ class AsyncEventStream:
         Leaving the loop over it before the end closes the stream, as :meth:`aclose`.
         """
         return _TextDeltas(self)
+
+
+class _Head(NamedTuple):
+    status: int
+    headers: Mapping[str, str]
+    attempts: int
+    elapsed: float
 
 
 class _TextDeltas:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import _fork
 from ._client import AsyncClient
+from ._raw import AsyncRawOperations, RawResponse
 from ._streaming import AsyncEventStream, text_of
 from .errors import APIConnectionError
 
@@ -338,6 +339,11 @@ class Client:
         with contextlib.suppress(RuntimeError):  # the loop already ended
             loop.loop.call_soon_threadsafe(loop.loop.stop)
 
+    @property
+    def with_raw_response(self) -> RawOperations:
+        """Every operation, returning a RawResponse: status, headers, timing, ``parse()``."""
+        return RawOperations(self)
+
     start = _blocking(AsyncClient.start)
     list = _blocking(AsyncClient.list)
     get = _blocking(AsyncClient.get)
@@ -349,6 +355,63 @@ class Client:
     start_stream = _blocking_stream(AsyncClient.start_stream)
     append_stream = _blocking_stream(AsyncClient.append_stream)
     restart_stream = _blocking_stream(AsyncClient.restart_stream)
+
+
+def _blocking_raw(
+    method: Callable[Concatenate[AsyncRawOperations, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[RawOperations, _P], _R]:
+    """Make the blocking twin of a with_raw_response coroutine method."""
+
+    @functools.wraps(method)
+    def call(self: RawOperations, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        client = self._client
+        return client._call(method, client._async.with_raw_response, *args, **kwargs)
+
+    return call
+
+
+def _blocking_raw_stream(
+    method: Callable[
+        Concatenate[AsyncRawOperations, _P], Coroutine[Any, Any, RawResponse[AsyncEventStream]]
+    ],
+) -> Callable[Concatenate[RawOperations, _P], RawResponse[EventStream]]:
+    """Make the blocking twin of a with_raw_response stream method: connects first."""
+
+    @functools.wraps(method)
+    def call(
+        self: RawOperations, /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> RawResponse[EventStream]:
+        client = self._client
+        raw = client._call(method, client._async.with_raw_response, *args, **kwargs)
+        return raw._with_parsed(EventStream(raw.parse(), client))
+
+    return call
+
+
+class RawOperations:
+    """``client.with_raw_response`` on the blocking :class:`Client`.
+
+    ``raw = client.with_raw_response.start(...)``; ``raw.parse()`` is what
+    ``client.start(...)`` returns. A stream operation connects; ``raw.parse()`` is the
+    connected :class:`EventStream` (read it inside ``with``).
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    start = _blocking_raw(AsyncRawOperations.start)
+    list = _blocking_raw(AsyncRawOperations.list)
+    get = _blocking_raw(AsyncRawOperations.get)
+    delete = _blocking_raw(AsyncRawOperations.delete)
+    append = _blocking_raw(AsyncRawOperations.append)
+    get_history = _blocking_raw(AsyncRawOperations.get_history)
+    get_messages = _blocking_raw(AsyncRawOperations.get_messages)
+    restart = _blocking_raw(AsyncRawOperations.restart)
+    start_stream = _blocking_raw_stream(AsyncRawOperations.start_stream)
+    append_stream = _blocking_raw_stream(AsyncRawOperations.append_stream)
+    restart_stream = _blocking_raw_stream(AsyncRawOperations.restart_stream)
 
 
 class EventStream:

@@ -108,11 +108,17 @@ class _CheckedConnector(aiohttp.TCPConnector):
 
 @attrs.frozen
 class Answer:
-    """A whole non-streaming answer: status, headers and body bytes."""
+    """A whole non-streaming answer: status, headers and body bytes.
+
+    ``attempts`` is how many attempts it took, ``elapsed`` the seconds from the first
+    attempt's start to the body's end.
+    """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    attempts: int = 1
+    elapsed: float = 0.0
 
 
 class StreamBody:
@@ -123,14 +129,25 @@ class StreamBody:
         "_generation",
         "_response",
         "_transport_origin",
+        "attempts",
         "closed_by_client",
+        "elapsed",
     )
 
-    def __init__(self, response: aiohttp.ClientResponse, origin: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, origin: str, attempts: int, elapsed: float
+    ) -> None:
         self._response = response
         self._transport_origin = origin
         self._generation = _fork.generation()
+        self.attempts = attempts
+        self.elapsed = elapsed
         self.closed_by_client = False
+
+    @property
+    def status(self) -> int:
+        """The answer's status."""
+        return self._response.status
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -439,7 +456,7 @@ class Transport:
         )
         url = self.base_url + path
 
-        async def attempt() -> Answer:
+        async def attempt(attempts: int, started: float) -> Answer:
             session = (await self._state()).session
             sent = await self._with_key(kwargs)
             with _link_failures(self.origin, answered=False, session=session) as progress:
@@ -451,7 +468,8 @@ class Transport:
                     data, whole = await _read_bounded(response, self.max_body_size)
                     if not whole:
                         raise BodyTooLarge(self.max_body_size or 0)
-            return Answer(response.status, response.headers, data)
+            elapsed = time.monotonic() - started
+            return Answer(response.status, response.headers, data, attempts, elapsed)
 
         return await self._retrying(method, path, retry, attempt)
 
@@ -476,7 +494,7 @@ class Transport:
         )
         url = self.base_url + path
 
-        async def attempt() -> StreamBody:
+        async def attempt(attempts: int, started: float) -> StreamBody:
             state = await self._state()
             sent = await self._with_key(kwargs)
             with _link_failures(self.origin, answered=False, session=state.session) as progress:
@@ -488,7 +506,7 @@ class Transport:
                 if response.content_type != "text/event-stream":
                     data = await _read_and_release(response)
                     raise NotAnEventStream(response.content_type, data)
-            body = StreamBody(response, self.origin)
+            body = StreamBody(response, self.origin, attempts, time.monotonic() - started)
             state.bodies.add(body)
             return body
 
@@ -499,14 +517,14 @@ class Transport:
         method: str,
         path: str,
         policy: RetryPolicy,
-        attempt: Callable[[], Awaitable[_A]],
+        attempt: Callable[[int, float], Awaitable[_A]],
     ) -> _A:
         started = time.monotonic()
         attempts = 0
         while True:
             attempts += 1
             try:
-                return await attempt()
+                return await attempt(attempts, started)
             except (StatusFailure, LinkFailure, BodyTooLarge, NotAnEventStream) as outcome:
                 if isinstance(outcome, StatusFailure):
                     failure: Failure | int | None = outcome.status

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._retry import Failure
 
 if TYPE_CHECKING:
+    from ._ratelimit import RateLimit
     from .models import ConversationEvent, ConversationResponse, ValidationErrorDetail
 
 __all__ = [
@@ -208,11 +209,23 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; ``retry_after`` is the wait the server asked for, in seconds."""
+    """429: too many requests.
 
-    def __init__(self, message: str, *, retry_after: float | None, **kwargs: Any) -> None:
+    ``retry_after`` is the wait the server asked for, in seconds; ``rate_limit`` what
+    its ``x-ratelimit-*`` headers said of the budget (None if it sent none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        rate_limit: RateLimit | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.rate_limit = rate_limit
 
 
 class InternalServerError(APIStatusError):

@@ -77,6 +77,7 @@ def test_the_transport_knows_no_models_and_builds_no_errors() -> None:
 def _stream_of(*chunks: bytes) -> AsyncEventStream:
     class Body:
         closed_by_client = False
+        status, headers, attempts, elapsed = 200, {}, 1, 0.0
 
         def __init__(self) -> None:
             self.pieces = list(chunks)

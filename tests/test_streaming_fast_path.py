@@ -157,6 +157,9 @@ def test_lean_events_are_the_frozen_models() -> None:
 
 
 class _Body:
+    closed_by_client = False
+    status, headers, attempts, elapsed = 200, {}, 1, 0.0
+
     def __init__(self, data: bytes) -> None:
         self._chunks = [data[i : i + 7] for i in range(0, len(data), 7)]
 
