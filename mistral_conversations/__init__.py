@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, models
 from ._client import AsyncClient
 from ._convert import converter
+from ._hooks import AttemptRequest, AttemptResponse
 from ._ratelimit import RateLimit, RateWindow
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
@@ -49,6 +50,8 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AttemptRequest",
+    "AttemptResponse",
     "AsyncEventStream",
     "AuthenticationError",
     "BadRequestError",

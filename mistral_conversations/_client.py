@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from ._hooks import RequestHook, ResponseHook
     from ._keys import KeyProvider
     from ._raw import AsyncRawOperations
     from ._transport import Answer
@@ -243,6 +244,13 @@ class AsyncClient:
     way to send what the API gained after this release. Neither may repeat a field the
     call sets by name.
 
+    Seeing what happens: ``on_request`` / ``on_response`` (sync or async callables)
+    are called once per attempt with an :class:`AttemptRequest` (headers with the key
+    redacted) or an :class:`AttemptResponse` (status, headers, elapsed, request id);
+    an exception in a hook is logged and never breaks the call. ``trace_configs``
+    passes aiohttp ``TraceConfig``s to the client's sessions. Every attempt is logged
+    at DEBUG on the ``mistral_conversations`` logger (``MISTRAL_LOG=debug`` shows it).
+
     ``max_connections`` bounds the connections open at once per event loop (each open
     stream holds one); a request that finds none free within ``Timeout.connect``
     raises :class:`~mistral_conversations.errors.APITimeoutError`. ``max_body_size``
@@ -267,6 +275,9 @@ class AsyncClient:
         trust_env: bool = True,
         ssl: SSLContext | bool | None = None,
         session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        on_request: RequestHook | None = None,
+        on_response: ResponseHook | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         # Imported here, not at the top: aiohttp is half of the package's import time,
         # and code that only imports the package (CLIs, type users) need not pay it.
@@ -283,6 +294,9 @@ class AsyncClient:
             trust_env=trust_env,
             ssl=ssl,
             session_factory=session_factory,
+            on_request=on_request,
+            on_response=on_response,
+            trace_configs=trace_configs,
         )
         self._max_event_size = _size_limit("max_event_size", max_event_size)
         self._retry = _checked_policy(retry) or RetryPolicy()

@@ -9,14 +9,21 @@ needs no models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import _json
 from ._convert import converter
-from ._outcomes import BodyTooLarge, GaveUp, Link, LinkFailure, NotAnEventStream, StatusFailure
+from ._outcomes import (
+    BodyTooLarge,
+    GaveUp,
+    Link,
+    LinkFailure,
+    NotAnEventStream,
+    StatusFailure,
+    request_id_of,
+)
 from ._ratelimit import RateLimit
 from ._retry import RETRYABLE_STATUSES, Failure, GiveUp, parse_retry_after
 from .errors import (
@@ -44,7 +51,6 @@ __all__ = [
     "connect_interrupted",
     "error_for",
     "event_too_large",
-    "request_id_of",
     "server_event_error",
     "stream_closed",
     "stream_cut",
@@ -54,18 +60,8 @@ __all__ = [
     "unreadable_event",
 ]
 
-_REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 # How much of a server's own words a message quotes; .body keeps more (errors.excerpt).
 _QUOTED = 500
-
-
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The server's id for a request, as support asks for it."""
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
 
 
 def error_for(gave_up: GaveUp, *, path: str, base_url: str) -> MistralError:

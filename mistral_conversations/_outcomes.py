@@ -20,7 +20,20 @@ __all__ = [
     "NotAnEventStream",
     "Outcome",
     "StatusFailure",
+    "request_id_of",
 ]
+
+
+_REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's id for a request, as support asks for it."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
 
 
 class Link(enum.Enum):

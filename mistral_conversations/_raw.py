@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from ._client import AsyncClient, capturing
-from ._failures import request_id_of
+from ._outcomes import request_id_of
 from ._ratelimit import RateLimit
 from ._streaming import AsyncEventStream
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import _failures, _json
 from ._accumulate import Accumulator, BadEvent
 from ._convert import converter
-from ._outcomes import LinkFailure
+from ._outcomes import LinkFailure, request_id_of
 from ._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 from .errors import (
     MistralError,
@@ -306,7 +306,7 @@ class AsyncEventStream:
     @property
     def request_id(self) -> str | None:
         """The server's id for the request (quote it to support), once connected."""
-        return _failures.request_id_of(self.headers)
+        return request_id_of(self.headers)
 
     @property
     def _open(self) -> bool:

@@ -18,7 +18,7 @@ import ssl as ssl_module
 import time
 import urllib.request
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -30,6 +30,14 @@ from aiohttp.tracing import Trace
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _fork
+from ._hooks import (
+    AttemptRequest,
+    AttemptResponse,
+    RequestHook,
+    ResponseHook,
+    call_hook,
+    redacted,
+)
 from ._keys import KeyProvider, provided_key
 from ._outcomes import (
     BodyTooLarge,
@@ -38,6 +46,7 @@ from ._outcomes import (
     LinkFailure,
     NotAnEventStream,
     StatusFailure,
+    request_id_of,
 )
 from ._retry import Failure, RetryPolicy
 from ._timeout import Timeout
@@ -50,6 +59,19 @@ _A = TypeVar("_A")
 
 USER_AGENT = f"mistral-conversations/{__version__}"
 logger = logging.getLogger("mistral_conversations")
+
+
+def _log_from_environment() -> None:
+    """MISTRAL_LOG=debug (or info) shows this library's log lines, for scripts."""
+    level = os.environ.get("MISTRAL_LOG", "").strip().upper()
+    if level in ("DEBUG", "INFO") and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+
+
+_log_from_environment()
 
 
 # An error answer's body is only ever quoted: this much of it is read, the rest dropped.
@@ -310,8 +332,14 @@ class Transport:
         trust_env: bool = True,
         ssl: ssl_module.SSLContext | bool | None = None,
         session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+        on_request: RequestHook | None = None,
+        on_response: ResponseHook | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
+        self._on_request = on_request
+        self._on_response = on_response
+        self._trace_configs = list(trace_configs or ())
         self.max_body_size = max_body_size
         self.origin = _origin(self.base_url)
         self.timeout = timeout
@@ -379,6 +407,7 @@ class Transport:
                 headers=self._headers,
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=self._trace_configs or None,
             )
         session = self._session_factory()
         if not isinstance(session, aiohttp.ClientSession):
@@ -426,6 +455,45 @@ class Transport:
             kwargs["ssl"] = self._ssl
         return kwargs
 
+    async def _requested(
+        self, method: str, url: str, sent: Mapping[str, Any], attempt: int
+    ) -> None:
+        assert self._on_request is not None
+        headers = redacted({**self._headers, **sent.get("headers", {})})
+        info = AttemptRequest(method=method, url=url, headers=headers, attempt=attempt)
+        await call_hook(self._on_request, info)
+
+    async def _answered(
+        self,
+        method: str,
+        url: str,
+        response: aiohttp.ClientResponse,
+        sent_at: float,
+        attempt: int,
+    ) -> None:
+        elapsed = time.monotonic() - sent_at
+        request_id = request_id_of(response.headers)
+        logger.debug(
+            "%s %s -> %d in %.3fs (attempt %d, request id %s)",
+            method,
+            urlsplit(url).path,
+            response.status,
+            elapsed,
+            attempt,
+            request_id,
+        )
+        if self._on_response is not None:
+            info = AttemptResponse(
+                method=method,
+                url=url,
+                status=response.status,
+                headers=response.headers,
+                elapsed=elapsed,
+                attempt=attempt,
+                request_id=request_id,
+            )
+            await call_hook(self._on_response, info)
+
     async def _with_key(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The request's arguments with the provider's current key; as is without one."""
         if self._key_provider is None:
@@ -459,9 +527,14 @@ class Transport:
         async def attempt(attempts: int, started: float) -> Answer:
             session = (await self._state()).session
             sent = await self._with_key(kwargs)
+            if self._on_request is not None:
+                await self._requested(method, url, sent, attempts)
+            sent_at = time.monotonic()
             with _link_failures(self.origin, answered=False, session=session) as progress:
                 async with session.request(method, url, **sent) as response:
                     progress.answered = True
+                    if self._on_response is not None or logger.isEnabledFor(logging.DEBUG):
+                        await self._answered(method, url, response, sent_at, attempts)
                     if response.status >= 300:
                         data, _ = await _read_bounded(response, _ERROR_BODY_LIMIT)
                         raise StatusFailure(response.status, response.headers, data)
@@ -497,9 +570,14 @@ class Transport:
         async def attempt(attempts: int, started: float) -> StreamBody:
             state = await self._state()
             sent = await self._with_key(kwargs)
+            if self._on_request is not None:
+                await self._requested(method, url, sent, attempts)
+            sent_at = time.monotonic()
             with _link_failures(self.origin, answered=False, session=state.session) as progress:
                 response = await state.session.request(method, url, **sent)
                 progress.answered = True
+                if self._on_response is not None or logger.isEnabledFor(logging.DEBUG):
+                    await self._answered(method, url, response, sent_at, attempts)
                 if response.status >= 300:
                     data = await _read_and_release(response)
                     raise StatusFailure(response.status, response.headers, data)
