@@ -400,6 +400,7 @@ class AsyncClient:
     ) -> AsyncEventStream:
         transport = self._transport
         effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
+        policy = _checked_policy(retry) or self._retry
         params: dict[str, str] | None = None
         if extra_query:
             params = {}
@@ -414,7 +415,7 @@ class AsyncClient:
                     body=body,
                     timeout=timeout,
                     headers=headers,
-                    retry=_checked_policy(retry) or self._retry,
+                    retry=policy,
                 )
             except GaveUp as gave_up:
                 raise self._error(gave_up, path) from gave_up.outcome.__cause__

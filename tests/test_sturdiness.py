@@ -519,3 +519,12 @@ def test_abandoning_a_loop_works_where_there_is_no_epoll(monkeypatch: pytest.Mon
     loop = asyncio.new_event_loop()
     _fork.abandon(loop)
     assert not loop.is_closed()
+
+
+async def test_a_bad_retry_on_a_stream_is_refused_when_the_stream_is_made(
+    scripted: ScriptedServer,
+) -> None:
+    async with AsyncClient("k", base_url=scripted.base_url) as client:
+        with pytest.raises(TypeError, match="retry must be a RetryPolicy"):
+            client.start_stream(inputs="x", model="m", retry=3)  # type: ignore[arg-type]
+    assert scripted.seen == []
