@@ -6,9 +6,10 @@ variable collects what the transport received, then wraps the two together.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, cast
 
 from ._client import AsyncClient, capturing
 from ._outcomes import request_id_of
@@ -21,6 +22,19 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _T = TypeVar("_T")
 _U = TypeVar("_U")
+
+
+class _Received(Protocol):
+    """What the transport reports of an answer: a whole one, or a stream's head."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
 
 
 class RawResponse(Generic[_T]):
@@ -42,31 +56,20 @@ class RawResponse(Generic[_T]):
         "status_code",
     )
 
-    def __init__(
-        self,
-        *,
-        status_code: int,
-        headers: Mapping[str, str],
-        attempts: int,
-        elapsed: float,
-        parsed: _T,
-    ) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.attempts = attempts
-        self.elapsed = elapsed
-        self.request_id = request_id_of(headers)
-        self.rate_limit = RateLimit.from_headers(headers)
+    def __init__(self, received: _Received, parsed: _T) -> None:
+        self.status_code = received.status
+        self.headers = received.headers
+        self.attempts = received.attempts
+        self.elapsed = received.elapsed
+        self.request_id = request_id_of(received.headers)
+        self.rate_limit = RateLimit.from_headers(received.headers)
         self._parsed = parsed
 
     def _with_parsed(self, parsed: _U) -> RawResponse[_U]:
-        return RawResponse(
-            status_code=self.status_code,
-            headers=self.headers,
-            attempts=self.attempts,
-            elapsed=self.elapsed,
-            parsed=parsed,
-        )
+        """The same answer around another form of its result (the blocking stream)."""
+        raw = cast("RawResponse[_U]", copy.copy(self))
+        raw._parsed = parsed
+        return raw
 
     def parse(self) -> _T:
         """The model the plain call returns (for a stream: the connected stream)."""
@@ -83,14 +86,7 @@ def _raw(
     async def call(self: AsyncRawOperations, /, *args: _P.args, **kwargs: _P.kwargs) -> Any:
         with capturing() as seen:
             parsed = await method(self._client, *args, **kwargs)
-        answer = seen[-1]
-        return RawResponse(
-            status_code=answer.status,
-            headers=answer.headers,
-            attempts=answer.attempts,
-            elapsed=answer.elapsed,
-            parsed=parsed,
-        )
+        return RawResponse(seen[-1], parsed)
 
     call.__annotations__ = {**method.__annotations__, "return": "RawResponse"}
     return call
@@ -106,15 +102,8 @@ def _raw_stream(
         self: AsyncRawOperations, /, *args: _P.args, **kwargs: _P.kwargs
     ) -> RawResponse[AsyncEventStream]:
         stream = await method(self._client, *args, **kwargs)  # connects
-        head = stream._head
-        assert head is not None
-        return RawResponse(
-            status_code=head.status,
-            headers=head.headers,
-            attempts=head.attempts,
-            elapsed=head.elapsed,
-            parsed=stream,
-        )
+        assert stream._head is not None
+        return RawResponse(stream._head, stream)
 
     call.__annotations__ = {**method.__annotations__, "return": "RawResponse"}
     return call
