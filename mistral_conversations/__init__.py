@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, models
 from ._client import AsyncClient
-from ._convert import converter
+from ._convert import converter, extra_fields
 from ._hooks import AttemptRequest, AttemptResponse
 from ._ratelimit import RateLimit, RateWindow
 from ._retry import RetryPolicy
@@ -79,6 +79,7 @@ __all__ = [
     "__version__",
     "converter",
     "errors",
+    "extra_fields",
     "models",
 ]
 

@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import MemberDescriptorType, NoneType, UnionType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, cast, get_args, get_origin, overload
 
 import attrs
 from cattrs import Converter
@@ -31,11 +31,13 @@ from . import models as m
 from ._time import format_datetime, parse_datetime
 from .errors import InputShapeError, Loc
 from .models._spec import ANSWER_DEFAULT
+from .models._wire import Decoded
 
-__all__ = ["InputShapeError", "converter", "parse_input"]
+__all__ = ["InputShapeError", "converter", "extra_fields", "parse_input"]
 
 T = TypeVar("T")
 _Hook = Callable[[Any, Any], Any]
+_keep_wire = Decoded.__dict__["_wire"].__set__
 
 _UNKNOWN_MODELS: tuple[type[Any], ...] = (
     m.UnknownAuth,
@@ -321,12 +323,38 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
         else:
             lines.append(f"    v = h_{name}({value}, t_{name}) if {name!r} in o else d_{name}")
         lines.append(f"    set_{name}(i, v)")
+    if issubclass(cls, Decoded):
+        # The dict itself, not its unknown fields: finding those would cost every event
+        # a set difference, and an event rarely outlives its dict by long.
+        names["keep_wire"] = _keep_wire
+        lines.append("    keep_wire(i, o)")
     # Outside the except clause, so that general's error does not chain the lean one.
     lines += ["    return i", "  except Exception:", "    pass", "  return general(o, cls)"]
     exec(compile("\n".join(lines), f"<lean structure of {cls.__name__}>", "exec"), names)
     structure: _Hook = names["structure"]
     structure.__qualname__ = structure.__name__ = f"structure_{cls.__name__}"
     return structure
+
+
+def _answer_structure_fn(cls: type[Any], fields: tuple[Any, ...], general: _Hook) -> _Hook:
+    """cattrs' hook, plus the spec's defaults for what an answer leaves out, plus a
+    note of the fields the model has no attribute for (see :class:`Decoded`)."""
+    defaults = {a.name: a.metadata[ANSWER_DEFAULT] for a in fields if ANSWER_DEFAULT in a.metadata}
+    known = frozenset(a.name for a in fields)
+    decoded = issubclass(cls, Decoded)
+
+    def structure_answer(value: Any, _: Any) -> Any:
+        given = value
+        if defaults and value.__class__ is dict and not defaults.keys() <= value.keys():
+            value = {**defaults, **value}
+        instance = general(value, cls)
+        if decoded and isinstance(given, Mapping):
+            extra = given.keys() - known
+            if extra:
+                _keep_wire(instance, {name: given[name] for name in extra})
+        return instance
+
+    return structure_answer
 
 
 class _Converter(Converter):
@@ -349,18 +377,7 @@ def _build(*, strict: bool) -> _Converter:
         if not strict:
             if cls in _LEAN_MODELS:
                 return _lean_structure_fn(cls, conv, fn)
-            defaults = {
-                a.name: a.metadata[ANSWER_DEFAULT] for a in fields if ANSWER_DEFAULT in a.metadata
-            }
-            if not defaults:
-                return fn
-
-            def structure_answer(value: Any, _: Any) -> Any:
-                if value.__class__ is dict and not defaults.keys() <= value.keys():
-                    value = {**defaults, **value}
-                return fn(value, cls)
-
-            return structure_answer
+            return _answer_structure_fn(cls, fields, fn)
         # The constants (type, object, role) are the str defaults; an int default is a
         # count an answer may leave out, not a constant.
         consts = [(a.name, a.default) for a in fields if isinstance(a.default, str)]
@@ -661,3 +678,24 @@ def parse_input(data: object, cls: Any) -> Any:
         first = next((p for p in found if p[0]), found[0])
         problems = tuple((p_loc, reason) for _, p_loc, reason in found)
         raise InputShapeError(first[1], first[2], problems) from None
+
+
+def extra_fields(model: object) -> dict[str, Any]:
+    """The fields of the answer ``model`` was decoded from that it has no attribute for.
+
+    A field the API added after this release is read by no attribute, and kept here
+    rather than lost: ``extra_fields(reply)["new_field"]``. Each model holds its own,
+    so a new field of an entry is found on that entry. Empty for a model built by hand,
+    and for ``Unknown*`` models, whose ``raw`` already holds everything.
+
+    >>> from mistral_conversations import converter, models
+    >>> usage = converter.structure({"prompt_tokens": 1, "cached_tokens": 3},
+    ...                             models.ConversationUsageInfo)
+    >>> extra_fields(usage)
+    {'cached_tokens': 3}
+    """
+    wire = getattr(model, "_wire", None)
+    if not wire:
+        return {}
+    known = {field.name for field in attrs.fields(cast(Any, type(model)))}
+    return {name: value for name, value in wire.items() if name not in known}

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._spec import BuiltInConnectors, ImageDetail, answer_default
+from ._wire import Decoded
 
 __all__ = [
     "DocumentURLChunk",
@@ -25,7 +26,7 @@ __all__ = [
 
 
 @attrs.define(kw_only=True)
-class TextChunk:
+class TextChunk(Decoded):
     """A piece of plain text.
 
     ``type`` is always ``"text"``.
@@ -36,7 +37,7 @@ class TextChunk:
 
 
 @attrs.define(kw_only=True)
-class ImageURL:
+class ImageURL(Decoded):
     """An image address with an optional level of detail.
 
     ``url`` is an ``https://`` address or a ``data:`` URI. Known values of
@@ -49,7 +50,7 @@ class ImageURL:
 
 
 @attrs.define(kw_only=True)
-class ImageURLChunk:
+class ImageURLChunk(Decoded):
     """An image, given by address.
 
     ``image_url`` is an :class:`ImageURL` or a bare URL string, e.g.
@@ -61,7 +62,7 @@ class ImageURLChunk:
 
 
 @attrs.define(kw_only=True)
-class ToolFileChunk:
+class ToolFileChunk(Decoded):
     """A file a tool produced, such as an image from ``image_generation``.
 
     Known values of ``tool`` (``BuiltInConnectors``): ``"web_search"``,
@@ -77,7 +78,7 @@ class ToolFileChunk:
 
 
 @attrs.define(kw_only=True)
-class DocumentURLChunk:
+class DocumentURLChunk(Decoded):
     """A document, given by address.
 
     ``document_name`` is the file name shown to the model, if any.
@@ -89,7 +90,7 @@ class DocumentURLChunk:
 
 
 @attrs.define(kw_only=True)
-class ToolReferenceChunk:
+class ToolReferenceChunk(Decoded):
     """A source a tool used, such as a web page found by ``web_search``.
 
     Known values of ``tool`` (``BuiltInConnectors``): ``"web_search"``,
@@ -106,7 +107,7 @@ class ToolReferenceChunk:
 
 
 @attrs.define(kw_only=True)
-class ReferenceChunk:
+class ReferenceChunk(Decoded):
     """References to sources, by id, inside a thinking block.
 
     Each id is an ``int`` or a ``str``, as the server sent it.
@@ -117,7 +118,7 @@ class ReferenceChunk:
 
 
 @attrs.define(kw_only=True)
-class ThinkChunk:
+class ThinkChunk(Decoded):
     """A reasoning block of the model.
 
     ``thinking`` holds text, tool reference and reference chunks. ``signature`` lets

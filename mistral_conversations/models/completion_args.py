@@ -7,12 +7,13 @@ from typing import Any
 import attrs
 
 from ._spec import ReasoningEffort, ResponseFormats, ToolChoiceEnum, answer_default
+from ._wire import Decoded
 
 __all__ = ["CompletionArgs", "JsonSchema", "Prediction", "ResponseFormat"]
 
 
 @attrs.define(kw_only=True)
-class Prediction:
+class Prediction(Decoded):
     """The expected completion, to speed up answers that are mostly known beforehand.
 
     ``type`` is always ``"content"``; ``content`` is ``""`` in an answer that leaves it
@@ -24,7 +25,7 @@ class Prediction:
 
 
 @attrs.define(kw_only=True)
-class JsonSchema:
+class JsonSchema(Decoded):
     """A named JSON Schema that the model's output must follow.
 
     ``schema`` is the JSON Schema object, passed through as is. ``strict`` is
@@ -38,7 +39,7 @@ class JsonSchema:
 
 
 @attrs.define(kw_only=True)
-class ResponseFormat:
+class ResponseFormat(Decoded):
     """The format of the model's output.
 
     Known values of ``type`` (``ResponseFormats``): ``"text"``, ``"json_object"``,
@@ -51,7 +52,7 @@ class ResponseFormat:
 
 
 @attrs.define(kw_only=True)
-class CompletionArgs:
+class CompletionArgs(Decoded):
     """Arguments of the completion that produces the assistant's answers.
 
     ``stop`` is a string or a list of strings. Known values of ``tool_choice``

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._wire import Decoded
 from .completion_args import CompletionArgs
 from .entries import Entry, MessageEntry, MessageOutputEntry, OutputEntry
 from .guardrails import GuardrailConfig
@@ -24,7 +25,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ConversationUsageInfo:
+class ConversationUsageInfo(Decoded):
     """Tokens a turn used.
 
     A count the server leaves out is 0, the spec's default. ``connectors`` maps a
@@ -39,7 +40,7 @@ class ConversationUsageInfo:
 
 
 @attrs.frozen(kw_only=True)
-class ModelConversation:
+class ModelConversation(Decoded):
     """A conversation with a model, with the settings it was started with.
 
     ``created_at`` and ``updated_at`` are timezone-aware.
@@ -60,7 +61,7 @@ class ModelConversation:
 
 
 @attrs.frozen(kw_only=True)
-class AgentConversation:
+class AgentConversation(Decoded):
     """A conversation with an agent.
 
     ``agent_version`` is a version number or a version alias, as the server sent it.
@@ -81,7 +82,7 @@ Conversation: TypeAlias = ModelConversation | AgentConversation
 
 
 @attrs.frozen(kw_only=True)
-class ConversationResponse:
+class ConversationResponse(Decoded):
     """The answer to starting, appending to or restarting a conversation.
 
     ``outputs`` are the entries this turn added; :attr:`output_text` joins the text
@@ -103,7 +104,7 @@ class ConversationResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ConversationHistory:
+class ConversationHistory(Decoded):
     """Every entry of a conversation, in the order they were added.
 
     ``entries`` holds messages, function calls and results, tool runs and handoffs.
@@ -115,7 +116,7 @@ class ConversationHistory:
 
 
 @attrs.frozen(kw_only=True)
-class ConversationMessages:
+class ConversationMessages(Decoded):
     """The messages of a conversation, in order, without the other entries.
 
     ``messages`` holds input and output messages.

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._spec import BuiltInConnectors, ConfirmationStatus, MessageInputRole, answer_default
+from ._wire import Decoded
 from .chunks import InputChunk, OutputChunk, content_text
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 
 
 @attrs.define(kw_only=True)
-class MessageInputEntry:
+class MessageInputEntry(Decoded):
     """A message given to the model: what the user says, or an assistant turn to replay.
 
     Known values of ``role``: ``"user"``, ``"assistant"``. ``content`` is a string or
@@ -49,7 +50,7 @@ class MessageInputEntry:
 
 
 @attrs.define(kw_only=True)
-class MessageOutputEntry:
+class MessageOutputEntry(Decoded):
     """A message the model (or an agent) wrote.
 
     ``content`` is a string or a list of chunks; :attr:`text` joins its text.
@@ -73,7 +74,7 @@ class MessageOutputEntry:
 
 
 @attrs.define(kw_only=True)
-class FunctionResultEntry:
+class FunctionResultEntry(Decoded):
     """The result of a function call, which the client ran and reports back.
 
     ``tool_call_id`` is the one of the :class:`FunctionCallEntry` it answers.
@@ -89,7 +90,7 @@ class FunctionResultEntry:
 
 
 @attrs.define(kw_only=True)
-class FunctionCallEntry:
+class FunctionCallEntry(Decoded):
     """A call the model asks the client to make to one of its function tools.
 
     ``arguments`` is a dict, or the JSON text of one, as the server sent it. Known
@@ -110,7 +111,7 @@ class FunctionCallEntry:
 
 
 @attrs.define(kw_only=True)
-class ToolExecutionEntry:
+class ToolExecutionEntry(Decoded):
     """A run of a built-in tool or connector on the server.
 
     Known values of ``name`` (``BuiltInConnectors``): ``"web_search"``,
@@ -132,7 +133,7 @@ class ToolExecutionEntry:
 
 
 @attrs.define(kw_only=True)
-class AgentHandoffEntry:
+class AgentHandoffEntry(Decoded):
     """The hand-over of a conversation from one agent to another.
 
     Names and ids of both agents are given.

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._spec import BuiltInConnectors, ConfirmationStatus
+from ._wire import Decoded
 from .chunks import OutputChunk, TextChunk
 from .conversations import ConversationUsageInfo
 
@@ -33,7 +34,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ResponseStartedEvent:
+class ResponseStartedEvent(Decoded):
     """The turn started (``conversation.response.started``).
 
     ``conversation_id`` is the conversation the turn belongs to.
@@ -45,7 +46,7 @@ class ResponseStartedEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ResponseDoneEvent:
+class ResponseDoneEvent(Decoded):
     """The turn finished (``conversation.response.done``).
 
     ``usage`` counts the tokens of the whole turn.
@@ -57,7 +58,7 @@ class ResponseDoneEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ResponseErrorEvent:
+class ResponseErrorEvent(Decoded):
     """The turn failed on the server (``conversation.response.error``).
 
     ``code`` and ``message`` say what went wrong.
@@ -70,7 +71,7 @@ class ResponseErrorEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionStartedEvent:
+class ToolExecutionStartedEvent(Decoded):
     """A built-in tool or connector started to run (``tool.execution.started``).
 
     Known values of ``name`` (``BuiltInConnectors``): ``"web_search"``,
@@ -89,7 +90,7 @@ class ToolExecutionStartedEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionDeltaEvent:
+class ToolExecutionDeltaEvent(Decoded):
     """A piece of the arguments of a running tool (``tool.execution.delta``).
 
     ``arguments`` is the next piece of the JSON text. Known values of ``name`` are
@@ -105,7 +106,7 @@ class ToolExecutionDeltaEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionDoneEvent:
+class ToolExecutionDoneEvent(Decoded):
     """A built-in tool or connector finished (``tool.execution.done``).
 
     ``info`` is free-form. Known values of ``name`` are those of
@@ -121,7 +122,7 @@ class ToolExecutionDoneEvent:
 
 
 @attrs.frozen(kw_only=True)
-class MessageOutputEvent:
+class MessageOutputEvent(Decoded):
     """A piece of a message the model is writing (``message.output.delta``).
 
     ``content`` is a piece of text or one chunk; the pieces of one message share
@@ -152,7 +153,7 @@ class MessageOutputEvent:
 
 
 @attrs.frozen(kw_only=True)
-class FunctionCallEvent:
+class FunctionCallEvent(Decoded):
     """A piece of a function call the model is making (``function.call.delta``).
 
     ``arguments`` is the next piece of the JSON text. Known values of
@@ -172,7 +173,7 @@ class FunctionCallEvent:
 
 
 @attrs.frozen(kw_only=True)
-class AgentHandoffStartedEvent:
+class AgentHandoffStartedEvent(Decoded):
     """The conversation is being handed to another agent (``agent.handoff.started``).
 
     Names the agent handing over.
@@ -187,7 +188,7 @@ class AgentHandoffStartedEvent:
 
 
 @attrs.frozen(kw_only=True)
-class AgentHandoffDoneEvent:
+class AgentHandoffDoneEvent(Decoded):
     """The conversation was handed to another agent (``agent.handoff.done``).
 
     Names the agent taking over.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ._spec import ModerationLLMAction, answer_default
+from ._wire import Decoded
 
 __all__ = [
     "GuardrailConfig",
@@ -16,7 +17,7 @@ __all__ = [
 
 
 @attrs.define(kw_only=True)
-class ModerationLLMV1CategoryThresholds:
+class ModerationLLMV1CategoryThresholds(Decoded):
     """Per-category score thresholds of the v1 moderation model.
 
     A score above its threshold triggers the configured action.
@@ -34,7 +35,7 @@ class ModerationLLMV1CategoryThresholds:
 
 
 @attrs.define(kw_only=True)
-class ModerationLLMV1Config:
+class ModerationLLMV1Config(Decoded):
     """Moderation by the v1 moderation model.
 
     Known values of ``action`` (``ModerationLLMAction``): ``"none"``, ``"block"``.
@@ -54,7 +55,7 @@ class ModerationLLMV1Config:
 
 
 @attrs.define(kw_only=True)
-class ModerationLLMV2CategoryThresholds:
+class ModerationLLMV2CategoryThresholds(Decoded):
     """Per-category score thresholds of the v2 moderation model.
 
     A score above its threshold triggers the configured action.
@@ -74,7 +75,7 @@ class ModerationLLMV2CategoryThresholds:
 
 
 @attrs.define(kw_only=True)
-class ModerationLLMV2Config:
+class ModerationLLMV2Config(Decoded):
     """Moderation by the v2 moderation model.
 
     Known values of ``action`` (``ModerationLLMAction``): ``"none"``, ``"block"``.
@@ -94,7 +95,7 @@ class ModerationLLMV2Config:
 
 
 @attrs.define(kw_only=True)
-class GuardrailConfig:
+class GuardrailConfig(Decoded):
     """One guardrail: a moderation model and what to do on a server-side error.
 
     ``block_on_error`` makes the server answer 403 when moderation itself fails

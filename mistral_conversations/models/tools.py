@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._spec import answer_default
+from ._wire import Decoded
 
 __all__ = [
     "APIKeyAuth",
@@ -28,7 +29,7 @@ __all__ = [
 
 
 @attrs.define(kw_only=True)
-class ToolConfiguration:
+class ToolConfiguration(Decoded):
     """Which of a tool's functions to offer, and which need the user's confirmation.
 
     Each list holds function names; ``None`` leaves the server's default.
@@ -40,7 +41,7 @@ class ToolConfiguration:
 
 
 @attrs.define(kw_only=True)
-class Function:
+class Function(Decoded):
     """A function the model may call, described by a JSON Schema of its parameters.
 
     ``parameters`` is the JSON Schema object, passed through as is. ``strict`` asks
@@ -55,7 +56,7 @@ class Function:
 
 
 @attrs.define(kw_only=True)
-class FunctionTool:
+class FunctionTool(Decoded):
     """A function tool: the model asks, the client runs it and sends the result.
 
     ``type`` is always ``"function"``.
@@ -66,7 +67,7 @@ class FunctionTool:
 
 
 @attrs.define(kw_only=True)
-class WebSearchTool:
+class WebSearchTool(Decoded):
     """The built-in web search.
 
     ``type`` is always ``"web_search"``.
@@ -77,7 +78,7 @@ class WebSearchTool:
 
 
 @attrs.define(kw_only=True)
-class WebSearchPremiumTool:
+class WebSearchPremiumTool(Decoded):
     """The built-in web search with news agencies as sources.
 
     ``type`` is always ``"web_search_premium"``.
@@ -88,7 +89,7 @@ class WebSearchPremiumTool:
 
 
 @attrs.define(kw_only=True)
-class CodeInterpreterTool:
+class CodeInterpreterTool(Decoded):
     """The built-in code interpreter.
 
     ``type`` is always ``"code_interpreter"``.
@@ -99,7 +100,7 @@ class CodeInterpreterTool:
 
 
 @attrs.define(kw_only=True)
-class ImageGenerationTool:
+class ImageGenerationTool(Decoded):
     """The built-in image generation.
 
     ``type`` is always ``"image_generation"``.
@@ -110,7 +111,7 @@ class ImageGenerationTool:
 
 
 @attrs.define(kw_only=True)
-class DocumentLibraryTool:
+class DocumentLibraryTool(Decoded):
     """Search in document libraries.
 
     ``library_ids`` names the libraries to search (at least one).
@@ -122,7 +123,7 @@ class DocumentLibraryTool:
 
 
 @attrs.define(kw_only=True)
-class OAuth2TokenAuth:
+class OAuth2TokenAuth(Decoded):
     """An OAuth2 token for a custom connector.
 
     ``type`` is always ``"oauth2-token"``.
@@ -133,7 +134,7 @@ class OAuth2TokenAuth:
 
 
 @attrs.define(kw_only=True)
-class APIKeyAuth:
+class APIKeyAuth(Decoded):
     """An API key for a custom connector.
 
     ``type`` is always ``"api-key"``.
@@ -158,7 +159,7 @@ ConnectorAuth: TypeAlias = OAuth2TokenAuth | APIKeyAuth | UnknownAuth
 
 
 @attrs.define(kw_only=True)
-class CustomConnector:
+class CustomConnector(Decoded):
     """A connector registered on the platform, by id.
 
     ``authorization`` carries the credentials the connector needs, if any.

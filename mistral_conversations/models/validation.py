@@ -6,11 +6,13 @@ from typing import Any
 
 import attrs
 
+from ._wire import Decoded
+
 __all__ = ["HTTPValidationError", "ValidationErrorDetail"]
 
 
 @attrs.frozen(kw_only=True)
-class ValidationErrorDetail:
+class ValidationErrorDetail(Decoded):
     """One problem the server found in a request (the spec's ``ValidationError``).
 
     ``loc`` is the path to the offending value, e.g. ``["body", "inputs", 0]``;
@@ -26,7 +28,7 @@ class ValidationErrorDetail:
 
 
 @attrs.frozen(kw_only=True)
-class HTTPValidationError:
+class HTTPValidationError(Decoded):
     """The body of a 422 answer.
 
     ``detail`` lists the problems found.
