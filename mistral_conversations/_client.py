@@ -90,6 +90,12 @@ def _checked_policy(retry: RetryPolicy | None) -> RetryPolicy | None:
     return retry
 
 
+def _checked_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _path_id(conversation_id: str) -> str:
     """The id as one escaped path segment; an id that would change the path is refused."""
     if not isinstance(conversation_id, str):
@@ -251,6 +257,11 @@ class AsyncClient:
     passes aiohttp ``TraceConfig``s to the client's sessions. Every attempt is logged
     at DEBUG on the ``mistral_conversations`` logger (``MISTRAL_LOG=debug`` shows it).
 
+    ``pace=True`` keeps a batch job under the API's per-minute budgets: each answer's
+    rate-limit headers say what is left and when it refills, and a call (each attempt)
+    waits while the requests or tokens left are spent, instead of meeting a 429. A 429
+    empties the budget until its ``Retry-After``. Off by default: it costs nothing then.
+
     ``max_connections`` bounds the connections open at once per event loop (each open
     stream holds one); a request that finds none free within ``Timeout.connect``
     raises :class:`~mistral_conversations.errors.APITimeoutError`. ``max_body_size``
@@ -278,6 +289,7 @@ class AsyncClient:
         on_request: RequestHook | None = None,
         on_response: ResponseHook | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        pace: bool = False,
     ) -> None:
         # Imported here, not at the top: aiohttp is half of the package's import time,
         # and code that only imports the package (CLIs, type users) need not pay it.
@@ -297,6 +309,7 @@ class AsyncClient:
             on_request=on_request,
             on_response=on_response,
             trace_configs=trace_configs,
+            pace=_checked_flag("pace", pace),
         )
         self._max_event_size = _size_limit("max_event_size", max_event_size)
         self._retry = _checked_policy(retry) or RetryPolicy()

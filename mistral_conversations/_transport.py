@@ -19,7 +19,7 @@ import time
 import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -48,6 +48,7 @@ from ._outcomes import (
     StatusFailure,
     request_id_of,
 )
+from ._pacing import Pacer
 from ._retry import Failure, RetryPolicy
 from ._timeout import Timeout
 from ._version import __version__
@@ -55,7 +56,17 @@ from .errors import EXCERPT_LIMIT, ConfigurationError
 
 __all__ = ["Answer", "StreamBody", "Transport"]
 
-_A = TypeVar("_A")
+
+class _Received(Protocol):
+    """What an attempt that got an answer returns: its status and headers at least."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+_A = TypeVar("_A", bound=_Received)
 
 USER_AGENT = f"mistral-conversations/{__version__}"
 logger = logging.getLogger("mistral_conversations")
@@ -335,8 +346,10 @@ class Transport:
         on_request: RequestHook | None = None,
         on_response: ResponseHook | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        pace: bool = False,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
+        self._pacer = Pacer() if pace else None
         self._on_request = on_request
         self._on_response = on_response
         self._trace_configs = list(trace_configs or ())
@@ -599,10 +612,13 @@ class Transport:
     ) -> _A:
         started = time.monotonic()
         attempts = 0
+        pacer = self._pacer
         while True:
             attempts += 1
             try:
-                return await attempt(attempts, started)
+                if pacer is None:
+                    return await attempt(attempts, started)
+                return await _paced(pacer, attempt, attempts, started)
             except (StatusFailure, LinkFailure, BodyTooLarge, NotAnEventStream) as outcome:
                 if isinstance(outcome, StatusFailure):
                     failure: Failure | int | None = outcome.status
@@ -654,6 +670,23 @@ class Transport:
                 # A session lives on the loop that made it; ask that loop to close it.
                 asyncio.run_coroutine_threadsafe(state.close(), state_loop)
         self._states.clear()
+
+
+async def _paced(
+    pacer: Pacer, attempt: Callable[[int, float], Awaitable[_A]], attempts: int, started: float
+) -> _A:
+    """One attempt, within the pacer's budget, teaching it what the answer reports."""
+    await pacer.acquire()
+    try:
+        result = await attempt(attempts, started)
+    except StatusFailure as failure:
+        pacer.learn(failure.status, failure.headers)
+        raise
+    else:
+        pacer.learn(result.status, result.headers)
+        return result
+    finally:
+        pacer.release()
 
 
 async def _read_and_release(response: aiohttp.ClientResponse) -> bytes:
