@@ -11,9 +11,9 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from . import _failures, _json, _keys
+from . import _failures, _json, _keys, _otel
 from ._convert import converter, parse_input
 from ._outcomes import GaveUp
 from ._retry import RetryPolicy
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from ._hooks import RequestHook, ResponseHook
     from ._keys import KeyProvider
+    from ._otel import CallSpan
     from ._raw import AsyncRawOperations
     from ._transport import Answer
 
@@ -313,6 +314,9 @@ class AsyncClient:
         )
         self._max_event_size = _size_limit("max_event_size", max_event_size)
         self._retry = _checked_policy(retry) or RetryPolicy()
+        where = urlsplit(self._transport.base_url)
+        default_port = 443 if where.scheme == "https" else 80
+        self._server = (where.hostname or "", where.port or default_port)
 
     @property
     def base_url(self) -> str:
@@ -366,21 +370,59 @@ class AsyncClient:
                 stacklevel=1,
             )
 
+    def _span(self, method: str, **described: Any) -> CallSpan | None:
+        """The trace span of one call, or None when nothing records it (see _otel)."""
+        host, port = self._server
+        return _otel.start_span(method, server_address=host, server_port=port, **described)
+
     async def _call(
         self,
         method: str,
         path: str,
         *,
+        decode: Any,
+        span: CallSpan | None,
         body: bytes | None = None,
         params: dict[str, str] | None = None,
         timeout: Timeout | float | None,
         retry: RetryPolicy | None,
         headers: Headers | None,
         extra_query: Query | None,
-    ) -> Answer:
+    ) -> Any:
+        """Send one request; return its answer decoded as ``decode`` (None: nothing)."""
         if extra_query:
             params = params if params is not None else {}
             _merge_extra(params, extra_query, "extra_query")
+        policy = _checked_policy(retry) or self._retry
+        if span is None:
+            answer = await self._exchange(method, path, params, body, timeout, headers, policy)
+            return None if decode is None else _decode(answer, decode)
+        try:
+            with _otel.current(span):
+                answer = await self._exchange(method, path, params, body, timeout, headers, policy)
+            result = None if decode is None else _decode(answer, decode)
+        except BaseException as exc:
+            span.failed(exc)
+            raise
+        span.answered(
+            status_code=answer.status,
+            attempts=answer.attempts,
+            conversation_id=getattr(result, "conversation_id", None),
+            usage=getattr(result, "usage", None),
+        )
+        span.end()
+        return result
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: bytes | None,
+        timeout: Timeout | float | None,
+        headers: Headers | None,
+        retry: RetryPolicy,
+    ) -> Answer:
         try:
             answer = await self._transport.request(
                 method,
@@ -389,7 +431,7 @@ class AsyncClient:
                 body=body,
                 timeout=timeout,
                 headers=headers,
-                retry=_checked_policy(retry) or self._retry,
+                retry=retry,
             )
         except GaveUp as gave_up:
             raise self._error(gave_up, path) from gave_up.outcome.__cause__
@@ -410,6 +452,7 @@ class AsyncClient:
         retry: RetryPolicy | None,
         headers: Headers | None,
         extra_query: Query | None,
+        trace: Callable[[], CallSpan | None],
     ) -> AsyncEventStream:
         transport = self._transport
         effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
@@ -434,7 +477,7 @@ class AsyncClient:
                 raise self._error(gave_up, path) from gave_up.outcome.__cause__
 
         return AsyncEventStream(
-            connect, deadline=effective.stream, max_event_size=self._max_event_size
+            connect, deadline=effective.stream, max_event_size=self._max_event_size, trace=trace
         )
 
     @_sdk_keywords
@@ -466,7 +509,7 @@ class AsyncClient:
         str (one user message) or a list of entries, as models or dicts.
         """
         body = _body(ConversationRequest, _start_fields(locals(), stream=False), extra_body)
-        answer = await self._call(
+        result: ConversationResponse = await self._call(
             "POST",
             "/v1/conversations",
             body=body,
@@ -474,8 +517,15 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=ConversationResponse,
+            span=self._span(
+                "start",
+                model=model,
+                agent_id=agent_id,
+                agent_version=agent_version,
+                completion_args=completion_args,
+            ),
         )
-        result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
     @_sdk_keywords
@@ -514,6 +564,14 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            trace=functools.partial(
+                self._span,
+                "start_stream",
+                model=model,
+                agent_id=agent_id,
+                agent_version=agent_version,
+                completion_args=completion_args,
+            ),
         )
 
     @_sdk_keywords
@@ -534,7 +592,7 @@ class AsyncClient:
         metadata holds all of the given keys and values.
         """
         params = _list_params(page, page_size, metadata)
-        answer = await self._call(
+        result: list[Conversation] = await self._call(
             "GET",
             "/v1/conversations",
             params=params,
@@ -542,8 +600,9 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=list[Conversation],
+            span=self._span("list"),
         )
-        result: list[Conversation] = _decode(answer, list[Conversation])
         return result
 
     @_sdk_keywords
@@ -557,15 +616,16 @@ class AsyncClient:
         extra_query: Query | None = None,
     ) -> Conversation:
         """Read one conversation's attributes: ``GET /v1/conversations/{id}``."""
-        answer = await self._call(
+        result: Conversation = await self._call(
             "GET",
             f"/v1/conversations/{_path_id(conversation_id)}",
             timeout=timeout,
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=Conversation,
+            span=self._span("get", conversation_id=conversation_id),
         )
-        result: Conversation = _decode(answer, Conversation)
         return result
 
     @_sdk_keywords
@@ -586,6 +646,8 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=None,
+            span=self._span("delete", conversation_id=conversation_id),
         )
 
     @_sdk_keywords
@@ -612,7 +674,7 @@ class AsyncClient:
         """
         path = f"/v1/conversations/{_path_id(conversation_id)}"
         body = _body(AppendConversationRequest, _append_fields(locals(), stream=False), extra_body)
-        answer = await self._call(
+        result: ConversationResponse = await self._call(
             "POST",
             path,
             body=body,
@@ -620,8 +682,11 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=ConversationResponse,
+            span=self._span(
+                "append", conversation_id=conversation_id, completion_args=completion_args
+            ),
         )
-        result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
     @_sdk_keywords
@@ -644,7 +709,18 @@ class AsyncClient:
         path = f"/v1/conversations/{_path_id(conversation_id)}"
         body = _body(AppendConversationRequest, _append_fields(locals(), stream=True), extra_body)
         return self._stream(
-            path, body, timeout=timeout, retry=retry, headers=headers, extra_query=extra_query
+            path,
+            body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
+            trace=functools.partial(
+                self._span,
+                "append_stream",
+                conversation_id=conversation_id,
+                completion_args=completion_args,
+            ),
         )
 
     @_sdk_keywords
@@ -658,15 +734,16 @@ class AsyncClient:
         extra_query: Query | None = None,
     ) -> ConversationHistory:
         """Read every entry of a conversation, in order: ``GET .../history``."""
-        answer = await self._call(
+        result: ConversationHistory = await self._call(
             "GET",
             f"/v1/conversations/{_path_id(conversation_id)}/history",
             timeout=timeout,
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=ConversationHistory,
+            span=self._span("get_history", conversation_id=conversation_id),
         )
-        result: ConversationHistory = _decode(answer, ConversationHistory)
         return result
 
     @_sdk_keywords
@@ -680,15 +757,16 @@ class AsyncClient:
         extra_query: Query | None = None,
     ) -> ConversationMessages:
         """Read only the message entries of a conversation: ``GET .../messages``."""
-        answer = await self._call(
+        result: ConversationMessages = await self._call(
             "GET",
             f"/v1/conversations/{_path_id(conversation_id)}/messages",
             timeout=timeout,
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=ConversationMessages,
+            span=self._span("get_messages", conversation_id=conversation_id),
         )
-        result: ConversationMessages = _decode(answer, ConversationMessages)
         return result
 
     @_sdk_keywords
@@ -719,7 +797,7 @@ class AsyncClient:
         body = _body(
             RestartConversationRequest, _restart_fields(locals(), stream=False), extra_body
         )
-        answer = await self._call(
+        result: ConversationResponse = await self._call(
             "POST",
             path,
             body=body,
@@ -727,8 +805,14 @@ class AsyncClient:
             retry=retry,
             headers=headers,
             extra_query=extra_query,
+            decode=ConversationResponse,
+            span=self._span(
+                "restart",
+                conversation_id=conversation_id,
+                agent_version=agent_version,
+                completion_args=completion_args,
+            ),
         )
-        result: ConversationResponse = _decode(answer, ConversationResponse)
         return result
 
     @_sdk_keywords
@@ -754,7 +838,18 @@ class AsyncClient:
         path = f"/v1/conversations/{_path_id(conversation_id)}/restart"
         body = _body(RestartConversationRequest, _restart_fields(locals(), stream=True), extra_body)
         return self._stream(
-            path, body, timeout=timeout, retry=retry, headers=headers, extra_query=extra_query
+            path,
+            body,
+            timeout=timeout,
+            retry=retry,
+            headers=headers,
+            extra_query=extra_query,
+            trace=functools.partial(
+                self._span,
+                "restart_stream",
+                conversation_id=conversation_id,
+                completion_args=completion_args,
+            ),
         )
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import _failures, _json
+from . import _failures, _json, _otel
 from ._accumulate import Accumulator, BadEvent
 from ._convert import converter
 from ._outcomes import LinkFailure, request_id_of
@@ -21,12 +21,14 @@ from .errors import (
 from .models import (
     ConversationEvent,
     ConversationResponse,
+    ConversationUsageInfo,
     MessageOutputEvent,
     ResponseDoneEvent,
     ResponseErrorEvent,
 )
 
 if TYPE_CHECKING:  # the transport, and aiohttp with it, loads when a client is made
+    from ._otel import CallSpan
     from ._transport import StreamBody
 
 __all__ = ["AsyncEventStream", "text_of"]
@@ -75,7 +77,9 @@ class AsyncEventStream:
         "_head",
         "_limit",
         "_ready",
+        "_span",
         "_timer",
+        "_trace",
     )
 
     def __init__(
@@ -84,6 +88,7 @@ class AsyncEventStream:
         *,
         deadline: float | None = None,
         max_event_size: int | None = None,
+        trace: Callable[[], CallSpan | None] | None = None,
     ) -> None:
         self._connect: Callable[[], Awaitable[StreamBody]] | None = connect
         self._body: StreamBody | None = None
@@ -99,24 +104,32 @@ class AsyncEventStream:
         self._expired = False
         # The answer's status, headers and timing, once connected (not the body).
         self._head: _Head | None = None
+        # Tracing: the span starts when the stream connects, and ends with the stream.
+        self._trace = trace
+        self._span: CallSpan | None = None
 
     async def _ensure_connected(self) -> AsyncEventStream:
         if self._connect is not None:
             # Taken for good before the first await: whatever happens next, this
             # stream never sends its request again (the server may have acted on it).
             connect, self._connect = self._connect, None
+            span = self._span = self._trace() if self._trace is not None else None
             try:
-                body = self._body = await self._connected(connect)
+                with _otel.current(span):
+                    body = self._body = await self._connected(connect)
                 self._head = _Head(body.status, body.headers, body.attempts, body.elapsed)
             except MistralError as exc:
                 # Kept, so that reading the stream later says the same, not less.
                 self._error = exc
-                self._finished = True
+                self._finish()
                 raise
-            except BaseException:
+            except BaseException as exc:
                 self._error = _failures.connect_interrupted()
                 self._finished = True
+                self._end_span(exc)
                 raise
+            if span is not None:
+                span.answered(status_code=body.status, attempts=body.attempts)
         elif self._error is not None and self._body is None and not self._acc.done:
             raise self._error
         return self
@@ -187,6 +200,8 @@ class AsyncEventStream:
                 self._fail(_failures.stream_cut(failure, self._acc.result()), cause=failure)
             return
         if chunk:
+            if self._span is not None:
+                self._span.first_chunk()
             try:
                 messages = self._decoder.feed(chunk)
             except EventTooLarge as exc:
@@ -267,7 +282,7 @@ class AsyncEventStream:
             if event.__class__ is ResponseDoneEvent:
                 # The end of the turn: whatever a server sends after it (more events,
                 # keep-alive comments, silence) is not waited for.
-                self._finish(complete=True)
+                self._finish(complete=True, usage=event.usage)
                 return
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
@@ -275,12 +290,30 @@ class AsyncEventStream:
         self._error = error
         self._finish()
 
-    def _finish(self, *, complete: bool = False) -> None:
+    def _finish(
+        self, *, complete: bool = False, usage: ConversationUsageInfo | None = None
+    ) -> None:
         self._finished = True
         body, self._body = self._body, None
         if body is not None:
             body.finish() if complete else body.close()
         self._cancel_timer()
+        if self._span is not None:
+            self._end_span(usage=usage)
+
+    def _end_span(
+        self, interruption: BaseException | None = None, usage: ConversationUsageInfo | None = None
+    ) -> None:
+        """End the trace span: failed with the stream's error, early, or complete."""
+        span, self._span = self._span, None
+        if span is None:
+            return
+        failure = interruption if interruption is not None else self._error
+        if failure is not None:
+            span.failed(failure)
+        else:
+            span.answered(conversation_id=self.conversation_id, usage=usage)
+            span.end()
 
     def _close_body(self) -> None:
         body, self._body = self._body, None
@@ -333,6 +366,9 @@ class AsyncEventStream:
             self._error = _failures.stream_closed(why, self._acc.result())
         self._finished = True
         self._close_body()
+        if self._span is not None:
+            self._span.end(closed_early=True)
+            self._span = None
 
     async def aclose(self) -> None:
         """Close the HTTP response now; events not read yet are dropped.
