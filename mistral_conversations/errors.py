@@ -36,6 +36,7 @@ __all__ = [
     "StreamDecodeError",
     "StreamError",
     "StreamInterruptedError",
+    "ToolDefinitionError",
     "UnprocessableEntityError",
 ]
 
@@ -117,6 +118,16 @@ class InputShapeError(MistralError, TypeError):
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         return message
+
+
+class ToolDefinitionError(ConfigurationError):
+    """A callable cannot be offered to the model as a function tool.
+
+    Raised before anything is sent, when the callable has no usable name, takes ``*args``,
+    ``**kwargs`` or positional-only parameters, or has a parameter without an annotation or
+    of a type with no JSON form. The message names the function and the parameter, and says
+    what to change.
+    """
 
 
 class APIConnectionError(MistralError):

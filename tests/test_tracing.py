@@ -94,9 +94,11 @@ def test_blocking_calls_are_children_of_the_callers_span(
 ) -> None:
     tracer = trace.get_tracer("test")
     server = local_server
-    with Client(api_key=server.api_key, base_url=server.base_url) as client:
-        with tracer.start_as_current_span("handler") as parent:
-            client.start(inputs="hi", model="m")
+    with (
+        Client(api_key=server.api_key, base_url=server.base_url) as client,
+        tracer.start_as_current_span("handler") as parent,
+    ):
+        client.start(inputs="hi", model="m")
     call = next(s for s in exporter.get_finished_spans() if s.name == "chat m")
     assert call.parent is not None
     assert call.parent.span_id == parent.get_span_context().span_id
