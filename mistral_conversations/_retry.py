@@ -402,5 +402,5 @@ def _seconds(value: str | None) -> float | None:
     """Return *value* as a finite non-negative number, or None if it is not one."""
     if value is None or not _SECONDS.fullmatch(value.strip()):
         return None
-    number = float(value)
+    number = float(value.strip())
     return number if math.isfinite(number) else None
