@@ -315,6 +315,73 @@ async def test_append_without_inputs_answers_the_history(http: aiohttp.ClientSes
     assert reply["outputs"][0]["content"] == "Echo: again"
 
 
+MAIL_CONNECTOR = {
+    "type": "connector",
+    "connector_id": "mail",
+    "tool_configuration": {"requires_confirmation": ["send_email"]},
+}
+
+
+async def test_several_calls_and_a_held_one_are_shaped_as_the_spec_says(
+    http: aiohttp.ClientSession,
+) -> None:
+    answer = await start(
+        http,
+        inputs='get_weather({"city": "Paris"}), then send_email(to=bob)',
+        tools=[WEATHER_TOOL, MAIL_CONNECTOR],
+    )
+    weather, mail = answer["outputs"]
+    assert (weather["name"], weather["arguments"]) == ("get_weather", '{"city": "Paris"}')
+    assert "confirmation_status" not in weather
+    assert (mail["name"], mail["arguments"]) == ("send_email", '{"to": "bob"}')
+    assert mail["confirmation_status"] == "pending"
+    conversation_id = answer["conversation_id"]
+    events, _ = await stream(
+        http,
+        f"/v1/conversations/{conversation_id}",
+        {"tool_confirmations": [{"tool_call_id": mail["tool_call_id"], "confirmation": "allow"}]},
+        CONVERSATION + "#stream",
+    )
+    assert [name for name, _ in events] == [
+        "conversation.response.started",
+        "tool.execution.started",
+        "tool.execution.done",
+        *["message.output.delta"] * 3,
+        "conversation.response.done",
+    ]
+    started, done = events[1][1], events[2][1]
+    assert (started["output_index"], done["output_index"]) == (0, 0)
+    assert (started["name"], started["arguments"]) == ("send_email", '{"to": "bob"}')
+    assert done["info"] == {"tool_call_id": mail["tool_call_id"], "result": "done"}
+    assert {data["output_index"] for _, data in events[3:6]} == {1}
+    assert "".join(data["content"] for _, data in events[3:6]) == 'Done: send_email({"to": "bob"})'
+    history = await get(http, conversation_id, "/history")
+    assert [e["type"] for e in history["entries"]] == [
+        "message.input",
+        "function.call",
+        "function.call",
+        "tool.execution",
+        "message.output",
+    ]
+    assert history["entries"][2]["confirmation_status"] == "allowed"
+    assert history["entries"][3]["id"] == started["id"]
+
+
+async def test_unsettled_confirmations_are_422(http: aiohttp.ClientSession) -> None:
+    answer = await start(http, inputs="send_email now", tools=[MAIL_CONNECTOR])
+    error = await call(
+        http,
+        "POST",
+        f"/v1/conversations/{answer['conversation_id']}",
+        {"inputs": "hello?"},
+        status=422,
+        spec_path=CONVERSATION,
+    )
+    [detail] = error["detail"]
+    assert detail["loc"] == ["body", "tool_confirmations"]
+    assert detail["input"] is None
+
+
 # -- list, delete ------------------------------------------------------------------
 
 

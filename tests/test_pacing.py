@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 
-from mistral_conversations import AsyncClient, ConfigurationError
+from mistral_conversations import AsyncClient, ConfigurationError, RateLimitError, RetryPolicy
 from mistral_conversations._pacing import Pacer
+from mistral_conversations.testing import LocalServer
 
 
 def headers(
@@ -136,3 +138,44 @@ async def test_a_refilled_window_allows_its_limit() -> None:
 def test_pace_must_be_a_bool() -> None:
     with pytest.raises(ConfigurationError, match="pace must be True or False, got 'yes'"):
         AsyncClient("k", pace="yes")  # type: ignore[arg-type]
+
+
+async def batch(server: LocalServer, *, pace: bool, calls: int = 200) -> list[int]:
+    """Statuses of every attempt of a batch job, run 16 calls at a time, retries off."""
+    statuses: list[int] = []
+    gate = asyncio.Semaphore(16)
+
+    async def one(client: AsyncClient, n: int) -> None:
+        async with gate:
+            with contextlib.suppress(RateLimitError):
+                await client.start(inputs=f"item {n}", model="m")
+
+    async with AsyncClient(
+        api_key=server.api_key,
+        base_url=server.base_url,
+        retry=RetryPolicy.disabled(),
+        pace=pace,
+        on_response=lambda attempt: statuses.append(attempt.status),
+    ) as client:
+        await asyncio.gather(*(one(client, n) for n in range(calls)))
+    return statuses
+
+
+async def test_a_paced_batch_meets_no_429() -> None:
+    async with LocalServer(requests_per_minute=40, rate_window=0.5) as server:
+        statuses = await batch(server, pace=True)
+    assert statuses == [200] * 200
+    assert server.processed["POST", "/v1/conversations"] == 200
+
+
+async def test_the_same_batch_unpaced_meets_429s() -> None:
+    async with LocalServer(requests_per_minute=40, rate_window=0.5) as server:
+        statuses = await batch(server, pace=False)
+    assert 429 in statuses
+    assert server.processed["POST", "/v1/conversations"] < 200
+
+
+async def test_a_paced_batch_keeps_under_a_token_budget() -> None:
+    async with LocalServer(tokens_per_minute=120, rate_window=0.5) as server:
+        statuses = await batch(server, pace=True, calls=60)
+    assert statuses == [200] * 60

@@ -12,6 +12,13 @@ language model, so that code using this library can be run and tested offline::
             reply = await client.start(inputs="Hello", model="any-model")
             assert reply.output_text == "Echo: Hello"
 
+The "model" echoes text, calls the function tools named in it (several per turn, with
+arguments written in the text), holds calls for confirmation, answers function results,
+and follows ``response_format`` with JSON built from the schema; every answer reports
+rate limits in Mistral's ``x-ratelimit-*`` headers, and ``requests_per_minute`` /
+``tokens_per_minute`` / ``rate_window`` enforce them. :class:`LocalServer` lists the
+exact rules.
+
 With pytest, the ``local_server`` fixture of
 :mod:`mistral_conversations.testing.pytest_plugin` gives a started server per test.
 """

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import threading
 import time
 import uuid
@@ -26,12 +27,20 @@ from ..models import (
 )
 from ._engine import ConversationNotFound, ConversationStore, InvalidField, Turn, stream_events
 from ._faults import Faults, close_connection, dropped
+from ._limits import RateLimited, RateLimiter, Ticket
 
 __all__ = ["LocalServer", "RecordedRequest"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _P = ParamSpec("_P")
 _CORRELATION_HEADER = "mistral-correlation-id"
+# Where a request's place in the rate-limit budgets waits for its answer's headers.
+# Newer aiohttp warns about plain string keys; older ones have no RequestKey.
+_TICKET: Any = (
+    web.RequestKey("rate_limit_ticket", Ticket)
+    if hasattr(web, "RequestKey")
+    else "mistral_conversations.rate_limit_ticket"
+)
 # Long enough for an answer in flight to finish, short enough that stopping a server
 # whose client left a slow stream open does not stall a test suite.
 _SHUTDOWN_TIMEOUT = 0.5
@@ -138,11 +147,73 @@ class LocalServer:
     """The Conversations API in memory, on 127.0.0.1.
 
     A real HTTP server (aiohttp) that answers every ``/v1/conversations`` operation as
-    the spec shapes it, with a deterministic "model": it echoes the last user text
-    (``"Echo: <text>"``), calls a function tool whose name appears as a word in that
-    text (arguments ``{"text": <text>}``), and answers function results with
-    ``"Result: <result>"``. Streams send the same turn as server-sent events, one
-    network write per event, ``stream_delay`` seconds apart.
+    the spec shapes it, with a deterministic "model" in place of a language model. Each
+    turn reads the last user text of the conversation and answers by the first rule
+    that applies:
+
+    1. **Confirmations.** An ``append`` whose ``tool_confirmations`` settle calls held
+       for confirmation (rule 3) answers, for each call in the order confirmed: if
+       allowed, a ``tool.execution`` entry (the call's ``name`` and ``arguments``,
+       ``info`` ``{"tool_call_id": ..., "result": "done"}``) and the words
+       ``"Done: <name>(<arguments>)"``; if denied, ``"Not run: <name> was denied"``.
+       These words, joined by ``"; "``, are one ``message.output`` after the executions.
+       While calls are held, every ``append`` must settle them all, each once, with
+       ``"allow"`` or ``"deny"``; anything else is a 422 naming the calls (the
+       conversation is left as it was). ``inputs`` may be left out of such an append.
+    2. **Function results.** New inputs that end with ``function.result`` entries are
+       answered ``"Result: <result>"``, the results joined by ``"; "`` in the order
+       given (after rule 1's words, when both apply). An unanswered function call never
+       blocks a later plain append.
+    3. **Calls.** Each function tool whose name is a word of the text (``get_weather``
+       in ``"use get_weather now"``, not in ``"get_weathering"``), and each name listed
+       in any tool's ``tool_configuration.requires_confirmation`` (e.g. a
+       ``{"type": "connector", "connector_id": "mail", "tool_configuration":
+       {"requires_confirmation": ["send_email"]}}``), is called: one ``function.call``
+       entry each, all in one turn, in the order the names first appear. The arguments
+       (a JSON string) come from the text:
+
+       - ``get_weather({"city": "Paris", "days": 2})``: that object's text, verbatim,
+         whether or not it fits the tool's schema (a ``{...}`` that is not JSON at all
+         is sent as it is too, for testing arguments that do not decode);
+       - ``get_weather(city=Paris, days=2)``: ``{"city": "Paris", "days": 2}``, each
+         value read as JSON where it is JSON, else as a string;
+       - the bare name: ``{"text": <text>}``, or ``{<name>: <text>}`` when the tool's
+         parameters have no ``text`` property and exactly one required property, a
+         string.
+
+       Each ``name(...)`` written makes one call, so a tool may be called more than once
+       in a turn. A call to a name that requires confirmation has
+       ``"confirmation_status": "pending"`` and is held until an ``append`` settles it.
+    4. **Echo.** Otherwise the answer is ``"Echo: <text>"``.
+
+    A message the model answers (rules 1, 2 and 4, never a call) follows
+    ``completion_args.response_format`` (the turn's, else the conversation's):
+    ``json_object`` answers ``{"text": <subject>}``, and ``json_schema`` a JSON document
+    valid against its ``schema``, built deterministically from the subject (every
+    property; strings are the subject, numbers the first number in it or 0, booleans
+    ``true``, arrays one item; enums, consts, ``$ref``, ``anyOf`` and common formats
+    handled; see :mod:`mistral_conversations.testing._schema_instance`). The subject is
+    the user text for an echo, the results joined by ``"; "`` for function results,
+    else the plain answer's words. A user text with the word ``malformed`` makes either
+    format answer ``{"oops": true``, which is not JSON, for testing decode failures.
+
+    Usage counts words: the prompt is every input of the conversation, the completion
+    every output of the turn. Streams send the same turn as server-sent events, one
+    network write per event, ``stream_delay`` seconds apart, each output at its own
+    ``output_index``.
+
+    Every answer to an authenticated request carries ``mistral-correlation-id`` and
+    Mistral's ``x-ratelimit-*`` headers (limit, remaining and reset of the per-window
+    request and token budgets; ``x-ratelimit-tokens-query-cost``; monthly limit and
+    remaining). Each request to a served path counts one request against the window's
+    budget, and a turn (start, append, restart) its usage's ``total_tokens``.
+    ``requests_per_minute`` and ``tokens_per_minute`` set the budgets of one window of
+    ``rate_window`` seconds (a window opens at the first request counted after the last
+    one ended); ``None`` refuses nothing and advertises 1,000,000 requests and
+    100,000,000 tokens. Once either budget of the window is spent, requests are answered
+    429 (``Retry-After`` in whole seconds, ``retry-after-ms`` exact, both rounded up)
+    without being applied, until the window ends. All three may be changed while it
+    runs; :meth:`reset` refills the budgets.
 
     Use it as an async context manager in the running loop, or with
     :meth:`run_in_thread` from synchronous code::
@@ -153,7 +224,8 @@ class LocalServer:
     For tests it records every request (:attr:`requests`), counts the operations whose
     effects it applied (:attr:`processed`, keyed by ``(method, path)``) and the streams
     a client left before their end (:attr:`disconnects`); :attr:`faults` makes it
-    fail, drop, cut or delay chosen requests.
+    fail, drop, cut or delay chosen requests (before authentication, so their answers
+    carry no rate-limit headers and count in no budget).
     """
 
     def __init__(
@@ -163,7 +235,11 @@ class LocalServer:
         host: str = "127.0.0.1",
         port: int = 0,
         stream_delay: float = 0.0,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        rate_window: float = 60.0,
     ) -> None:
+        self._limits = RateLimiter(requests_per_minute, tokens_per_minute, rate_window)
         self.api_key = api_key
         self.host = host
         self.stream_delay = stream_delay
@@ -277,8 +353,42 @@ class LocalServer:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
 
+    @property
+    def requests_per_minute(self) -> int | None:
+        """Requests allowed per rate window (``None``: none refused); may be changed any time.
+
+        A change applies to the current window at once.
+        """
+        return self._limits.requests_per_minute
+
+    @requests_per_minute.setter
+    def requests_per_minute(self, value: int | None) -> None:
+        self._limits.requests_per_minute = value
+
+    @property
+    def tokens_per_minute(self) -> int | None:
+        """Tokens allowed per rate window (``None``: none refused); may be changed any time."""
+        return self._limits.tokens_per_minute
+
+    @tokens_per_minute.setter
+    def tokens_per_minute(self, value: int | None) -> None:
+        self._limits.tokens_per_minute = value
+
+    @property
+    def rate_window(self) -> float:
+        """The rate window's length in seconds; may be changed any time."""
+        return self._limits.window
+
+    @rate_window.setter
+    def rate_window(self, value: float) -> None:
+        self._limits.window = value
+
     def reset(self) -> None:
-        """Forget every conversation, recorded request, count and pending fault."""
+        """Forget every conversation, recorded request, count and pending fault.
+
+        The rate budgets refill too; the limits themselves stay as they are.
+        """
+        self._limits.reset()
         self._store.clear()
         self.requests.clear()
         self.processed.clear()
@@ -301,7 +411,7 @@ class LocalServer:
         uses it too.
         """
         app = web.Application(middlewares=[self._middleware])
-        app.on_response_prepare.append(self._add_correlation_id)
+        app.on_response_prepare.append(self._add_headers)
         conversation = "/v1/conversations/{conversation_id}"
         app.add_routes(
             [
@@ -317,11 +427,13 @@ class LocalServer:
         )
         return app
 
-    @staticmethod
-    async def _add_correlation_id(request: web.Request, response: web.StreamResponse) -> None:
+    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         # Each answer its own id, as the real service's gateway gives; the 401 answer
         # sets it earlier, to name the same id in its body.
         response.headers.setdefault(_CORRELATION_HEADER, str(uuid.uuid4()))
+        ticket = request.get(_TICKET)
+        if ticket is not None:
+            response.headers.update(self._limits.headers(ticket))
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -351,10 +463,17 @@ class LocalServer:
                 status=401,
                 headers={_CORRELATION_HEADER: request_id},
             )
+        # Authenticated: the answer reports the budgets, even for a path not served,
+        # which counts in none of them.
+        ticket = request[_TICKET] = Ticket()
         route_error = request.match_info.http_exception
         if route_error is not None:
             # FastAPI's shape for a path or method it does not serve.
             return web.json_response({"detail": route_error.reason}, status=route_error.status)
+        try:
+            self._limits.admit(ticket)
+        except RateLimited as refused:
+            return _rate_limited(refused)
         try:
             return await handler(request)
         except _Dropped:
@@ -420,6 +539,8 @@ class LocalServer:
             turn = self._store.append(conversation_id, body)
         except ConversationNotFound:
             _not_found(conversation_id)
+        except InvalidField as exc:
+            _invalid(["body", *exc.loc], exc.msg, exc.input)
         return await self._answer(request, turn, body)
 
     async def _restart(self, request: web.Request) -> web.StreamResponse:
@@ -481,6 +602,7 @@ class LocalServer:
     async def _answer(
         self, request: web.Request, turn: Turn, body: Mapping[str, Any]
     ) -> web.StreamResponse:
+        self._limits.charge(request[_TICKET], turn.usage["total_tokens"])
         self._processed(request)
         if body.get("stream"):
             return await self._stream(request, turn)
@@ -516,6 +638,26 @@ class LocalServer:
                 self.disconnects += 1
             raise
         return response
+
+
+def _rate_limited(refused: RateLimited) -> web.Response:
+    """Mistral's 429: ``Retry-After`` in whole seconds, and ``retry-after-ms`` exactly.
+
+    Both are rounded up, so that a client that waits that long finds the window refilled;
+    the milliseconds let a client honour a window shorter than a second.
+    """
+    millis = max(1, math.ceil(refused.wait * 1000))
+    return web.json_response(
+        {
+            "object": "error",
+            "message": refused.message,
+            "type": "rate_limited",
+            "param": None,
+            "code": "1300",
+        },
+        status=429,
+        headers={"Retry-After": str(math.ceil(millis / 1000)), "retry-after-ms": str(millis)},
+    )
 
 
 def _headers(request: web.Request) -> dict[str, str]:
