@@ -29,8 +29,10 @@ from .errors import (
     ConflictError,
     InputShapeError,
     InternalServerError,
+    MaxRoundsError,
     MistralError,
     NotFoundError,
+    OutputDecodeError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
@@ -38,12 +40,14 @@ from .errors import (
     StreamDecodeError,
     StreamError,
     StreamInterruptedError,
+    ToolDefinitionError,
     UnprocessableEntityError,
 )
 
 if TYPE_CHECKING:
     from ._raw import RawResponse
-    from ._sync import Client, EventStream
+    from ._run import AsyncRunStream, FunctionResultEvent, PendingCall, RunResult
+    from ._sync import Client, EventStream, RunStream
 
 __all__ = [
     "APIConnectionError",
@@ -53,16 +57,21 @@ __all__ = [
     "AttemptRequest",
     "AttemptResponse",
     "AsyncEventStream",
+    "AsyncRunStream",
     "AuthenticationError",
     "BadRequestError",
     "Client",
     "ConfigurationError",
     "ConflictError",
     "EventStream",
+    "FunctionResultEvent",
     "InputShapeError",
     "InternalServerError",
+    "MaxRoundsError",
     "MistralError",
     "NotFoundError",
+    "OutputDecodeError",
+    "PendingCall",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
@@ -70,11 +79,14 @@ __all__ = [
     "RawResponse",
     "ResponseDecodeError",
     "RetryPolicy",
+    "RunResult",
+    "RunStream",
     "ServerEventError",
     "StreamDecodeError",
     "StreamError",
     "StreamInterruptedError",
     "Timeout",
+    "ToolDefinitionError",
     "UnprocessableEntityError",
     "__version__",
     "converter",
@@ -86,10 +98,14 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The blocking facade is loaded on first use: async users never pay for importing it.
-    if name in ("Client", "EventStream"):
+    if name in ("Client", "EventStream", "RunStream"):
         from . import _sync
 
         return getattr(_sync, name)
+    if name in ("AsyncRunStream", "FunctionResultEvent", "PendingCall", "RunResult"):
+        from . import _run  # with anyio, loaded when first asked for
+
+        return getattr(_run, name)
     if name == "RawResponse":  # with the transport's figures, loaded with a client
         from ._raw import RawResponse
 

@@ -8,7 +8,7 @@ import functools
 import inspect
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlsplit
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._keys import KeyProvider
     from ._otel import CallSpan
     from ._raw import AsyncRawOperations
+    from ._run import AsyncRunStream, Confirm, Decisions, RunResult
     from ._transport import Answer
 
 # Kept here, not imported from the transport, which loads aiohttp (see __init__ below).
@@ -851,6 +852,97 @@ class AsyncClient:
                 completion_args=completion_args,
             ),
         )
+
+    # -- the function tools loop, and every conversation -------------------------------
+
+    async def run(
+        self,
+        inputs: Inputs | None = None,
+        *,
+        tools: Sequence[Any] = (),
+        model: str | None = None,
+        agent_id: str | None = None,
+        conversation_id: str | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        output_type: type[Any] | None = None,
+        max_rounds: int = 10,
+        confirm: Confirm | None = None,
+        decisions: Decisions | None = None,
+    ) -> RunResult:
+        """Run a conversation with function tools that run here, to its final answer.
+
+        Starts a conversation (or appends ``inputs`` to ``conversation_id``), runs every
+        ``function.call`` of each answer (side by side; sync functions in threads),
+        sends the results, and repeats until the model answers without calling, or
+        raises :class:`~mistral_conversations.errors.MaxRoundsError` after
+        ``max_rounds`` answers. ``tools`` takes Python callables (described from their
+        signature, type hints and docstring), MCP client sessions (the ``[mcp]`` extra)
+        and tool models. A function that raises, an unknown function and arguments that
+        do not fit are reported to the model as error results.
+
+        ``confirm(call)`` (sync or async) is asked before each call runs and returns
+        ``"allow"``, ``"deny"`` (the model is told) or ``"defer"``. Deferred calls, and
+        those the server holds for confirmation, stop the run before anything of that
+        round runs: ``RunResult.pending`` lists them, and
+        ``run(conversation_id=..., decisions={tool_call_id: "allow" | "deny"})`` goes
+        on, here or in another process (``confirm``, if given again, is asked about the
+        calls that ``decisions`` leaves out). ``output_type``, an attrs class, asks for its
+        JSON schema as the response format and decodes the final answer into
+        ``RunResult.output``.
+        """
+        arguments = _run_arguments(locals())
+        from ._run import start_run
+
+        run = start_run(self, stream=False, **arguments)
+        async for _ in run.events():
+            pass
+        assert run.outcome is not None
+        return run.outcome
+
+    def run_stream(
+        self,
+        inputs: Inputs | None = None,
+        *,
+        tools: Sequence[Any] = (),
+        model: str | None = None,
+        agent_id: str | None = None,
+        conversation_id: str | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | Mapping[str, Any] | None = None,
+        output_type: type[Any] | None = None,
+        max_rounds: int = 10,
+        confirm: Confirm | None = None,
+        decisions: Decisions | None = None,
+    ) -> AsyncRunStream:
+        """:meth:`run`, as the events of every round and a result event per function.
+
+        ``async with client.run_stream(...) as run: async for event in run: ...``, then
+        ``await run.result()``. Arguments are those of :meth:`run`, checked at once.
+        """
+        arguments = _run_arguments(locals())
+        from ._run import AsyncRunStream, start_run
+
+        return AsyncRunStream(start_run(self, stream=True, **arguments))
+
+    def iter_conversations(
+        self, *, page_size: int = 100, metadata: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[Conversation]:
+        """Every conversation, newest first, across pages, each page fetched when needed.
+
+        ``async for conversation in client.iter_conversations(): ...``. ``metadata``
+        keeps only those whose metadata holds all of the given keys and values.
+        """
+        _list_params(0, page_size, metadata)  # its checks, before the first page is asked for
+        if page_size == 0:
+            raise ValueError("page_size must be at least 1 to go through the pages")
+        from ._run import iter_conversations
+
+        return iter_conversations(self, page_size, metadata)
+
+
+def _run_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in arguments.items() if name != "self"}
 
 
 _START_FIELDS = (

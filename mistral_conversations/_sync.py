@@ -16,23 +16,25 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from . import _fork
 from ._client import AsyncClient
 from ._raw import AsyncRawOperations, RawResponse
 from ._streaming import AsyncEventStream, text_of
-from .errors import APIConnectionError
+from .errors import APIConnectionError, ConfigurationError
 
 if TYPE_CHECKING:
-    from .models import ConversationEvent, ConversationResponse
+    from ._run import AsyncRunStream, FunctionResultEvent, RunResult  # noqa: F401 (in a string)
+    from .models import Conversation, ConversationEvent, ConversationResponse
 
 __all__ = ["Client", "EventStream"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 # How long interpreter exit waits for a loop thread to close its connections. They
 # close in milliseconds; the bound only keeps a wedged loop from holding up the exit.
@@ -252,6 +254,51 @@ def _blocking_stream(
     return call
 
 
+_S = TypeVar("_S")
+_I = TypeVar("_I")
+_Self = TypeVar("_Self", bound="BlockingIterator[Any]")
+
+
+def _blocking_iterator(
+    method: Callable[Concatenate[AsyncClient, _P], _S],
+    wrap: Callable[[_S, Client], _I],
+) -> Callable[Concatenate[Client, _P], _I]:
+    """Make the blocking twin of an AsyncClient method that returns an async iterator."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _I:
+        # Building it only checks the arguments and sends nothing: safe in this thread.
+        return wrap(method(self._async, *args, **kwargs), self)
+
+    return call
+
+
+def _conversations(
+    source: AsyncIterator[Conversation], client: Client
+) -> BlockingIterator[Conversation]:
+    return BlockingIterator(source, client)
+
+
+def _without_mcp(
+    method: Callable[Concatenate[Client, _P], _R],
+) -> Callable[Concatenate[Client, _P], _R]:
+    """Refuse MCP sessions: each belongs to the event loop that opened it, not this one."""
+
+    @functools.wraps(method)
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from ._mcp import is_mcp_session
+
+        tools: Any = kwargs.get("tools") or ()
+        if any(is_mcp_session(tool) for tool in tools):
+            raise ConfigurationError(
+                "an MCP session belongs to the event loop that opened it, and the blocking "
+                "Client runs its own; pass MCP sessions to AsyncClient.run() instead"
+            )
+        return method(self, *args, **kwargs)
+
+    return call
+
+
 class Client:
     """The blocking client of Mistral's Conversations API.
 
@@ -355,6 +402,77 @@ class Client:
     start_stream = _blocking_stream(AsyncClient.start_stream)
     append_stream = _blocking_stream(AsyncClient.append_stream)
     restart_stream = _blocking_stream(AsyncClient.restart_stream)
+    run = _without_mcp(_blocking(AsyncClient.run))
+    run_stream = _without_mcp(
+        _blocking_iterator(AsyncClient.run_stream, lambda run, c: RunStream(run, c))
+    )
+    iter_conversations = _blocking_iterator(AsyncClient.iter_conversations, _conversations)
+
+
+_END = object()
+
+
+async def _next_of(source: AsyncIterator[_T]) -> _T | object:
+    # __anext__ is called here, on the loop: an async generator's first step registers
+    # it with the loop it runs on, which then finalises it if it is dropped unfinished.
+    try:
+        return await source.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+class BlockingIterator(Generic[_T]):
+    """An async iterator of the client's loop, read as a plain iterator from any thread.
+
+    ``for item in client.iter_conversations(): ...``. ``close()`` (or leaving its
+    ``with`` block) stops it at once.
+    """
+
+    def __init__(self, source: AsyncIterator[_T], client: Client) -> None:
+        self._source = source
+        self._client = client
+
+    def __iter__(self) -> BlockingIterator[_T]:
+        return self
+
+    def __next__(self) -> _T:
+        item = self._client._call(_next_of, self._source)
+        if item is _END:
+            raise StopIteration
+        return cast(_T, item)
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop here: what the iteration holds open (a stream) is closed."""
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None and not self._client._closed:
+            self._client._call(aclose)
+
+
+class RunStream(BlockingIterator["ConversationEvent | FunctionResultEvent"]):
+    """:meth:`Client.run_stream`: the events of every round, then :meth:`result`.
+
+    ``with client.run_stream(...) as run: for event in run: ...``; leaving the block
+    closes the round's stream and cancels its functions.
+    """
+
+    def __init__(self, source: AsyncRunStream, client: Client) -> None:
+        super().__init__(source, client)
+        self._run = source
+
+    def result(self) -> RunResult:
+        """Read the run to its end and return what it did."""
+        return self._client._call(self._run.result)
 
 
 def _blocking_raw(

@@ -15,6 +15,7 @@ from ._retry import Failure
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimit
+    from ._run import RunResult
     from .models import ConversationEvent, ConversationResponse, ValidationErrorDetail
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "ConflictError",
     "InputShapeError",
     "InternalServerError",
+    "MaxRoundsError",
     "MistralError",
     "NotFoundError",
+    "OutputDecodeError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -291,3 +294,35 @@ class ServerEventError(StreamError):
         self.code = code
         self.message = server_message
         self.event = event
+
+
+class MaxRoundsError(MistralError):
+    """A run reached ``max_rounds`` with the model still calling functions.
+
+    ``result`` is the :class:`~mistral_conversations.RunResult` so far: the conversation
+    id, every entry, the usage. The last round's calls were not run.
+    """
+
+    def __init__(self, max_rounds: int, result: RunResult) -> None:
+        super().__init__(
+            f"The model was still calling functions after {max_rounds} rounds "
+            f"(max_rounds={max_rounds}), so the run stopped without running the last "
+            f"round's calls. What it did is in .result (conversation "
+            f"{result.conversation_id}); give run() a higher max_rounds= if the task needs "
+            "more rounds."
+        )
+        self.max_rounds = max_rounds
+        self.result = result
+
+
+class OutputDecodeError(MistralError):
+    """A run's final answer could not be read as its ``output_type``.
+
+    ``text`` is the answer's text; ``result`` the :class:`~mistral_conversations.RunResult`
+    without ``output``.
+    """
+
+    def __init__(self, message: str, *, text: str, result: RunResult) -> None:
+        super().__init__(f"{message}. The text is in .text: {excerpt(text, 200)!r}")
+        self.text = text
+        self.result = result
