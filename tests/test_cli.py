@@ -220,6 +220,11 @@ def test_demo_streams_and_walks_through_every_operation(session: Any) -> None:
     assert deleted is not None
     # The deleted conversation is the branch, which the list above it still showed.
     assert out.count(deleted.group(1)) == 2
+    # A function tool, approved, then a deferred call resumed with a decision.
+    assert 'approve get_weather({"city": "Lyon"})? yes' in out
+    assert "Result: Sunny in Lyon, 21 degrees. | 2 rounds" in out
+    assert re.search(r"\[PendingCall\(tool_call_id='call_\w+', name='get_weather'", out)
+    assert out.index(">>> resumed = client.run(") < out.index("Result: Sunny in Nice, 21 degrees.")
 
     # Token by token: the streamed answer took a while to arrive, in many writes.
     start = out.index(streamed)
@@ -250,6 +255,7 @@ def test_demo_ignores_a_key_and_base_url_in_the_environment(
     for statement in statements:
         exec(compile(statement, "<copied>", "single"), namespace)
     assert namespace["branch"].output_text == "Echo: Which is the mildest?"
+    assert namespace["resumed"].output_text == "Result: Sunny in Nice, 21 degrees."
     assert [entry.text for entry in namespace["branch_history"].entries] == [
         "Name three French cheeses.",
         "Echo: Name three French cheeses.",

@@ -225,7 +225,9 @@ async def test_a_spent_request_budget_is_a_rate_limit_error(answers: Answers) ->
     assert (limits.requests_minute.limit, limits.requests_minute.remaining) == (2, 0)
     assert limits.query_cost == 0
     assert limits.requests_minute.reset is not None
-    assert limits.requests_minute.reset >= error.retry_after - 0.001
+    # Both say when the same window ends; the headers are written a moment after the
+    # refusal's wait was worked out, so the reset may be that moment shorter.
+    assert error.retry_after - 1 < limits.requests_minute.reset <= error.retry_after
     assert all(isinstance(found, RateLimitError) for found in history)
     # Refused requests change nothing: the append was not applied.
     assert server.processed == {

@@ -138,4 +138,53 @@ def _walk_through(run: _Prompt, base_url: str) -> None:
             print(error)
         """
     )
+
+    _say(
+        "8. Function tools that run here: the model calls them, client.run() runs them",
+        "   and sends the results back, round after round; confirm= approves each call.",
+    )
+    run(
+        """
+        def get_weather(city: str) -> str:
+            \"\"\"The weather in a city.
+
+            Args:
+                city: The city's name.
+            \"\"\"
+            return f"Sunny in {city}, 21 degrees."
+        """
+    )
+    run(
+        """
+        def approve(call):
+            print(f"approve {call.name}({call.arguments})? yes")
+            return "allow"
+        """
+    )
+    run(
+        """
+        result = client.run('What is get_weather({"city": "Lyon"}) today?',
+                            tools=[get_weather], model="mistral-small-latest", confirm=approve)
+        """
+    )
+    run("print(result.output_text, '|', result.rounds, 'rounds')")
+
+    _say(
+        "9. Or defer the decision: the run stops with the call pending (a plain model,",
+        "   to store anywhere), and a later run, in any process, resumes with a decision.",
+    )
+    run(
+        """
+        result = client.run('get_weather({"city": "Nice"}) please', tools=[get_weather],
+                            model="mistral-small-latest", confirm=lambda call: "defer")
+        """
+    )
+    run("result.pending")
+    run(
+        """
+        resumed = client.run(tools=[get_weather], conversation_id=result.conversation_id,
+                             decisions={result.pending[0].tool_call_id: "allow"})
+        """
+    )
+    run("print(resumed.output_text)")
     run("client.close()")
