@@ -148,6 +148,23 @@ def _tagged(
     return _TaggedUnion(variants, unknown, untyped, answer)
 
 
+def _tagged_of(classes: tuple[type[Any], ...]) -> _TaggedUnion:
+    """A union of models of one's own making (entries and results, say), by ``type``."""
+    unknowns = [cls for cls in classes if cls in _UNKNOWN_MODELS]
+    tagged = [cls for cls in classes if cls not in _UNKNOWN_MODELS]
+    if len(unknowns) != 1 or not all(
+        isinstance(getattr(attrs.fields_dict(cls).get("type"), "default", None), str)
+        for cls in tagged
+    ):
+        names = " | ".join(cls.__name__ for cls in classes)
+        raise TypeError(
+            f"cannot decode the union {names}: a union of models is told apart by their "
+            "'type' field, and needs exactly one Unknown* model for the types it does not "
+            "know (use the unions of mistral_conversations.models)"
+        )
+    return _tagged(Union[tuple(classes)])  # noqa: UP007 (a runtime union of a tuple)
+
+
 # Chat-completions style messages, {"role": ..., "content": ...}, are message.input
 # entries: the spec gives "type" a default, and the official SDK accepts them too.
 _UNTYPED_MESSAGE = (m.MessageInputEntry, frozenset({"role", "content"}))
@@ -494,7 +511,8 @@ def _build(*, strict: bool) -> _Converter:
             key = frozenset(classes)
             if key == _CONVERSATION:
                 return structure_conversation(), None
-            return structure_tagged(_TAGGED_UNIONS[key]), None
+            tagged = _TAGGED_UNIONS.get(key) or _tagged_of(classes)
+            return structure_tagged(tagged), None
 
         # Any other union is of different JSON types: dispatch on the value's.
         by_class: dict[type[Any], tuple[_Hook, Any] | None] = {}

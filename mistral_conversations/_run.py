@@ -42,10 +42,10 @@ from .models import (
     ConversationEvent,
     ConversationResponse,
     ConversationUsageInfo,
+    Entry,
     FunctionCallEntry,
     FunctionResultEntry,
     MessageInputEntry,
-    OutputEntry,
     ToolCallConfirmation,
 )
 
@@ -115,7 +115,7 @@ class RunResult:
     """
 
     conversation_id: str
-    entries: list[OutputEntry | FunctionResultEntry]
+    entries: list[Entry]
     output_text: str
     output: Any = None
     pending: list[PendingCall] = attrs.Factory(list)
@@ -367,7 +367,7 @@ class _Run:
         self.confirm = confirm
         self.decisions = _decisions(decisions)
         self.stream = stream
-        self.entries: list[OutputEntry | FunctionResultEntry] = []
+        self.entries: list[Entry] = []
         self.usage = ConversationUsageInfo()
         self.rounds = 0
         self.reply: ConversationResponse | None = None

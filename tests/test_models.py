@@ -689,3 +689,22 @@ def test_a_model_conversation_with_a_null_agent_id() -> None:
     conversation = converter.structure(data, m.Conversation)
     assert isinstance(conversation, m.ModelConversation)
     assert conversation.model == "mistral-small-latest"
+
+
+def test_a_union_of_ones_own_making_is_decoded_by_type() -> None:
+    from mistral_conversations.models import FunctionResultEntry, OutputEntry, UnknownEntry
+
+    data = [
+        {"type": "function.result", "tool_call_id": "t", "result": "x"},
+        {"type": "future.entry", "n": 1},
+    ]
+    result, future = converter.structure(data, list[OutputEntry | FunctionResultEntry])
+    assert result == FunctionResultEntry(tool_call_id="t", result="x")
+    assert future == UnknownEntry(type="future.entry", raw={"type": "future.entry", "n": 1})
+
+
+def test_a_union_without_an_unknown_model_is_refused_clearly() -> None:
+    from mistral_conversations.models import MessageInputEntry, TextChunk
+
+    with pytest.raises(TypeError, match=r"cannot decode the union TextChunk \| MessageInputEntry"):
+        converter.structure({"type": "text", "text": "x"}, TextChunk | MessageInputEntry)

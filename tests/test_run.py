@@ -537,3 +537,9 @@ def test_the_blocking_client_refuses_mcp_sessions(blocking: Client) -> None:
                 blocking.run("hi", tools=[session], model=MODEL)
 
     anyio.run(session_of_another_loop)
+
+
+async def test_a_run_result_round_trips_through_the_converter(client: AsyncClient) -> None:
+    result = await client.run('add({"a": 2, "b": 2})', tools=[add], model=MODEL)
+    data = json.loads(json.dumps(converter.unstructure(result)))
+    assert converter.structure(data, RunResult) == result
