@@ -373,6 +373,8 @@ class AsyncClient:
 
     def _span(self, method: str, **described: Any) -> CallSpan | None:
         """The trace span of one call, or None when nothing records it (see _otel)."""
+        if not _otel.tracing():
+            return None
         host, port = self._server
         return _otel.start_span(method, server_address=host, server_port=port, **described)
 

@@ -358,17 +358,21 @@ def _answer_structure_fn(cls: type[Any], fields: tuple[Any, ...], general: _Hook
     note of the fields the model has no attribute for (see :class:`Decoded`)."""
     defaults = {a.name: a.metadata[ANSWER_DEFAULT] for a in fields if ANSWER_DEFAULT in a.metadata}
     known = frozenset(a.name for a in fields)
-    decoded = issubclass(cls, Decoded)
+    note = issubclass(cls, Decoded)
+    if not (defaults or note):
+        return general
 
     def structure_answer(value: Any, _: Any) -> Any:
+        if value.__class__ is not dict:
+            return general(value, cls)
         given = value
-        if defaults and value.__class__ is dict and not defaults.keys() <= value.keys():
+        if defaults and not defaults.keys() <= value.keys():
             value = {**defaults, **value}
         instance = general(value, cls)
-        if decoded and isinstance(given, Mapping):
-            extra = given.keys() - known
-            if extra:
-                _keep_wire(instance, {name: given[name] for name in extra})
+        # A subset test iterates the keys without building a set: most answers have
+        # no field this release does not know, and pay only that.
+        if note and not given.keys() <= known:
+            _keep_wire(instance, {name: given[name] for name in given.keys() - known})
         return instance
 
     return structure_answer

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, Protocol
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
     from .models.completion_args import CompletionArgs
 
-__all__ = ["CallSpan", "TokenUsage", "current", "start_span"]
+__all__ = ["CallSpan", "TokenUsage", "current", "start_span", "tracing"]
 
 logger = logging.getLogger("mistral_conversations")
 _UNTRACED: Final = "Tracing failed; the call goes on untraced"
@@ -65,6 +66,10 @@ _TURNS: Final = frozenset(
 
 # None until the first call looks for opentelemetry; then whether it was found.
 _available: bool | None = None
+# Set by the probe that finds it: opentelemetry.trace, and whether the environment names
+# a tracer provider (the API then makes one on first use).
+_trace: Any = None
+_provider_from_environment = False
 # The tracer, fetched again only when the global provider is another object: a provider
 # builds a new tracer per get_tracer, and test suites may reset the global one.
 _tracer_source: TracerProvider | None = None
@@ -110,9 +115,10 @@ def _swallowing(method: Callable[_P, None]) -> Callable[_P, None]:
 
 
 def _probe() -> bool:
-    global _available
+    global _available, _trace, _provider_from_environment
     try:
-        import opentelemetry.trace  # noqa: F401
+        import opentelemetry.trace
+        from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
     except ImportError:
         _available = False
     except Exception:  # installed but broken: trace nothing rather than fail calls
@@ -120,7 +126,25 @@ def _probe() -> bool:
         _available = False
     else:
         _available = True
+        _trace = opentelemetry.trace
+        _provider_from_environment = OTEL_PYTHON_TRACER_PROVIDER in os.environ
     return _available
+
+
+def tracing() -> bool:
+    """Whether a call made now may be traced: a cheap test, before building anything.
+
+    False without opentelemetry, and while no tracer provider is set, in code or in the
+    environment: the API's own ``get_tracer_provider()`` reads ``os.environ`` on every
+    call, which cost a call here a microsecond. A provider set later is seen at once.
+    """
+    if not (_available if _available is not None else _probe()):
+        return False
+    if _provider_from_environment:
+        return True
+    # The API's global, set by set_tracer_provider(); read through getattr so that an
+    # API release that renames it only makes this test answer True.
+    return getattr(_trace, "_TRACER_PROVIDER", True) is not None
 
 
 def start_span(
@@ -144,7 +168,7 @@ def start_span(
 
     The span is not made current: ``current(span)`` does that around the request.
     """
-    if not (_available if _available is not None else _probe()):
+    if not tracing():
         return None
     try:
         tracer = _current_tracer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -553,3 +554,30 @@ def test_a_provider_set_after_the_first_call_is_honoured() -> None:
         assert [s.name for s in exporter.get_finished_spans()] == ["chat m"]
         """
     )
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [({}, "False True"), ({"OTEL_PYTHON_TRACER_PROVIDER": "sdk_tracer_provider"}, "True True")],
+)
+def test_tracing_is_off_until_a_provider_is_set(environment: dict[str, str], expected: str) -> None:
+    """The cheap test each call makes: no provider set, no tracing; one set later, tracing."""
+    code = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from mistral_conversations import _otel
+        before = _otel.tracing()
+        trace.set_tracer_provider(TracerProvider())
+        print(before, _otel.tracing())
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == expected, done.stderr
