@@ -245,6 +245,20 @@ class Accumulator:
 
     def add(self, event: ConversationEvent) -> None:
         """Take one event into account; :class:`BadEvent` (and no change) if it is unfit."""
+        if isinstance(event, MessageOutputEvent):
+            # Nearly every event: a text delta of a message already begun. The checks of
+            # the general path hold here by the classes tested.
+            index, content = event.output_index, event.content
+            if index.__class__ is int and content.__class__ is str:
+                builder = self.outputs.get(index)
+                if builder.__class__ is _Message and event.content_index.__class__ is int:
+                    pieces = builder.parts.get(event.content_index)
+                    if pieces is not None:
+                        pieces.append(content)
+                        return
+        self._add(event)
+
+    def _add(self, event: ConversationEvent) -> None:
         index = _index(getattr(event, "output_index", None), "output_index")
         if isinstance(event, MessageOutputEvent):  # nearly every event: tested first
             builder = self.outputs.get(index)

@@ -7,7 +7,9 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
+
+import attrs
 
 from . import _failures, _json, _otel
 from ._accumulate import Accumulator, BadEvent
@@ -25,6 +27,7 @@ from .models import (
     MessageOutputEvent,
     ResponseDoneEvent,
     ResponseErrorEvent,
+    UnknownEvent,
 )
 
 if TYPE_CHECKING:  # the transport, and aiohttp with it, loads when a client is made
@@ -37,6 +40,13 @@ __all__ = ["AsyncEventStream", "text_of"]
 _structure_event: Callable[[Any, Any], ConversationEvent] = converter.get_structure_hook(
     ConversationEvent
 )
+# The short path of each known event type but the error, which fails the stream: its
+# type's structure hook and class, looked up by the event's "type".
+_EVENT_HOOKS: dict[str, tuple[Callable[[Any, Any], ConversationEvent], type[Any]]] = {
+    str(attrs.fields_dict(cls)["type"].default): (converter.get_structure_hook(cls), cls)
+    for cls in get_args(ConversationEvent)
+    if cls is not UnknownEvent and cls is not ResponseErrorEvent
+}
 
 
 class AsyncEventStream:
@@ -228,62 +238,87 @@ class AsyncEventStream:
         return "the client was closed"
 
     def _take(self, messages: list[ServerSentEvent]) -> None:
-        # The loop of every event of every stream: names are looked up once, outside it.
+        # The loop of every event of every stream: names are looked up once, outside it,
+        # and the common event (a known type, a dict with its "type") takes the shortest
+        # path; anything else goes through _take_one, which names every problem.
         if self._error is not None or self._acc.done:
             return
-        acc = self._acc
-        add, ready = acc.add, self._ready.append
-        loads, structure = _json.loads, _structure_event
+        add, ready = self._acc.add, self._ready.append
+        loads, hooks = _json.loads, _EVENT_HOOKS
         for message in messages:
-            raw = message.data
             try:
-                data = loads(raw)
+                data = loads(message.data)
             except ValueError:
-                self._fail(
-                    _failures.unreadable_event(
-                        "carried data that is not JSON", raw, acc.result(), message.event
-                    )
-                )
-                return
-            if not isinstance(data, dict):
-                self._fail(
-                    _failures.unreadable_event(
-                        "carried JSON that is not an object", raw, acc.result(), message.event
-                    )
-                )
-                return
-            if "type" not in data and message.event != "message":
-                data["type"] = message.event
-            try:
-                event = structure(data, ConversationEvent)
-            except Exception as exc:
-                self._fail(
-                    _failures.unreadable_event(
-                        f"carried a {data.get('type')!r} event this library cannot read ({exc})",
-                        raw,
-                        acc.result(),
-                    ),
-                    cause=exc,
-                )
-                return
-            if isinstance(event, ResponseErrorEvent):
-                self._fail(_failures.server_event_error(event, acc.result()))
-                return
-            try:
-                add(event)
-            except BadEvent as exc:
-                self._fail(
-                    _failures.unreadable_event(
-                        f"carried a {data.get('type')!r} event with {exc}", raw, acc.result()
-                    )
-                )
-                return
+                data = None
+            tag = data.get("type") if data.__class__ is dict else None
+            found = hooks.get(tag) if tag.__class__ is str else None
+            if found is None:
+                event = self._take_one(message, data)
+                if event is None:
+                    return
+            else:
+                try:
+                    event = found[0](data, found[1])
+                    add(event)
+                except Exception:
+                    event = self._take_one(message, data)
+                    if event is None:
+                        return
             ready(event)
             if event.__class__ is ResponseDoneEvent:
                 # The end of the turn: whatever a server sends after it (more events,
                 # keep-alive comments, silence) is not waited for.
                 self._finish(complete=True, usage=event.usage)
                 return
+
+    def _take_one(self, message: ServerSentEvent, data: Any) -> ConversationEvent | None:
+        """One event the short path did not take: decoded and added, or the stream failed."""
+        acc = self._acc
+        raw = message.data
+        if data is None:
+            try:
+                data = _json.loads(raw)
+            except ValueError:
+                self._fail(
+                    _failures.unreadable_event(
+                        "carried data that is not JSON", raw, acc.result(), message.event
+                    )
+                )
+                return None
+        if not isinstance(data, dict):
+            self._fail(
+                _failures.unreadable_event(
+                    "carried JSON that is not an object", raw, acc.result(), message.event
+                )
+            )
+            return None
+        if "type" not in data and message.event != "message":
+            data["type"] = message.event
+        try:
+            event = _structure_event(data, ConversationEvent)
+        except Exception as exc:
+            self._fail(
+                _failures.unreadable_event(
+                    f"carried a {data.get('type')!r} event this library cannot read ({exc})",
+                    raw,
+                    acc.result(),
+                ),
+                cause=exc,
+            )
+            return None
+        if isinstance(event, ResponseErrorEvent):
+            self._fail(_failures.server_event_error(event, acc.result()))
+            return None
+        try:
+            acc.add(event)
+        except BadEvent as exc:
+            self._fail(
+                _failures.unreadable_event(
+                    f"carried a {data.get('type')!r} event with {exc}", raw, acc.result()
+                )
+            )
+            return None
+        return event
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
         error.__cause__ = cause
