@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from mistral_conversations import AsyncClient, RetryPolicy
+from mistral_conversations import AsyncClient, AsyncEventStream, RetryPolicy
 from mistral_conversations.models import ConversationEvent, MessageOutputEvent
 
 from . import API_KEY, INPUTS
@@ -24,8 +24,37 @@ def _delta_text(event: ConversationEvent) -> str | None:
     return None
 
 
+class _HeldStream:
+    """A stream read up to its first delta, to read to its end later."""
+
+    def __init__(self, stream: AsyncEventStream) -> None:
+        self.stream = stream
+        self.events = 0
+        self.parts: list[str] = []
+
+    def take(self, event: ConversationEvent) -> bool:
+        """Count the event; True if it was a delta."""
+        self.events += 1
+        text = _delta_text(event)
+        if text is None:
+            return False
+        self.parts.append(text)
+        return True
+
+    async def finish(self) -> tuple[int, str]:
+        """Read on to the end; returns (events received, text of the deltas joined)."""
+        async with self.stream:
+            async for event in self.stream:
+                self.take(event)
+        return self.events, "".join(self.parts)
+
+
 class OursClient:
-    """mistral_conversations.AsyncClient."""
+    """mistral_conversations.AsyncClient.
+
+    Its default pool (``max_connections=1000``) holds the 1,000 streams of
+    ``open_streams_1000``: nothing is configured for them.
+    """
 
     name = "ours"
 
@@ -63,6 +92,15 @@ class OursClient:
             if text is not None:
                 parts.append(text)
         return events, "".join(parts)
+
+    async def open_stream(self, model: str) -> _HeldStream:
+        """Start a stream and read it up to its first delta, no further."""
+        held = _HeldStream(await self.client.start_stream(inputs=INPUTS, model=model))
+        # Leaving the loop leaves the stream open: the iterator is the stream itself.
+        async for event in held.stream:
+            if held.take(event):
+                break
+        return held
 
 
 class OursBlockingClient:

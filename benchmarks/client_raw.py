@@ -87,6 +87,21 @@ class _ChunkSSE(_SSE):
         self.events += len(blocks)
 
 
+class _HeldStream:
+    """A stream read up to its first delta, its response kept open to read on later."""
+
+    def __init__(self, response: aiohttp.ClientResponse, sse: _SSE) -> None:
+        self.response = response
+        self.sse = sse
+
+    async def finish(self) -> tuple[int, str]:
+        """Read on to the end; returns (events received, text of the deltas joined)."""
+        async with self.response:
+            while chunk := await self.response.content.readany():
+                self.sse.feed(chunk)
+        return self.sse.events, "".join(self.sse.parts)
+
+
 class RawClient:
     """aiohttp + orjson, by hand."""
 
@@ -97,7 +112,9 @@ class RawClient:
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> RawClient:
-        self.session = aiohttp.ClientSession()
+        # No bound on the pool (aiohttp's default is 100 connections): the floor must not
+        # be throttled by a default, and open_streams holds up to 1,000 streams at once.
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self
 
     async def __aexit__(
@@ -127,6 +144,22 @@ class RawClient:
         """The floor of ``response()``: the text chunks' text joined, no response built."""
         sse = await self._read_stream(model, _ChunkSSE())
         return "".join(sse.parts)
+
+    async def open_stream(self, model: str) -> _HeldStream:
+        """Start a stream and read it up to its first delta, no further."""
+        assert self.session is not None
+        body = dumps({"inputs": INPUTS, "model": model, "stream": True})
+        response = await self.session.post(self.url, data=body, headers=_STREAM_HEADERS)
+        if response.status != 200:
+            response.release()
+            raise RuntimeError(f"HTTP {response.status}")
+        held = _HeldStream(response, _SSE())
+        while not held.sse.parts:
+            chunk = await response.content.readany()
+            if not chunk:
+                break  # an early end: the count that finish() returns says so
+            held.sse.feed(chunk)
+        return held
 
     async def _read_stream(self, model: str, sse: _SSE) -> _SSE:
         assert self.session is not None

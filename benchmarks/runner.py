@@ -6,13 +6,14 @@ median, min and max over the rounds and the ratios of the medians ours/official 
 ours/raw. Every measurement is checked: each client must have received every event and
 the exact text, or the run fails (exit status 1).
 
-    python -m benchmarks                 # the full run (~10 minutes on 2 cores)
+    python -m benchmarks                 # the full run (~15 minutes on 2 cores)
     python -m benchmarks --quick         # tiny sizes, one round: a smoke test
     python -m benchmarks --rounds 3 --only stream_single,start_c1 --clients ours,raw
 
-The import time and the peak RSS are measured in fresh interpreters, outside the rounds.
-The long-answer pair (``long_answer``, ``long_answer_2x``) runs for ours and raw only (the
-official SDK adds no response up from a stream).
+The import time, the peak RSS and the open streams are measured in fresh interpreters,
+outside the rounds (the open streams as many times as there are rounds, the clients in a
+rotating order). The long-answer pair (``long_answer``, ``long_answer_2x``) runs for ours
+and raw only (the official SDK adds no response up from a stream).
 """
 
 from __future__ import annotations
@@ -39,11 +40,25 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .server import START_TOKENS, BenchServer, chunk_model_for, expected_text, model_for
+from .server import (
+    START_TOKENS,
+    BenchServer,
+    chunk_model_for,
+    expected_text,
+    hold_model_for,
+    model_for,
+    raise_open_files_limit,
+)
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 CLIENT_NAMES = ("ours", "official", "raw")
 WARMUP_EVENTS = 10  # the tiny stream that warms a client up before a timed stream
+
+
+class HeldStream(Protocol):
+    """A stream read up to its first delta; ``finish`` reads it to its end."""
+
+    async def finish(self) -> tuple[int, str]: ...
 
 
 class AsyncBenchClient(Protocol):
@@ -53,6 +68,7 @@ class AsyncBenchClient(Protocol):
     async def __aexit__(self, *exc_info: Any) -> None: ...
     async def start(self, model: str) -> str: ...
     async def stream(self, model: str) -> tuple[int, str]: ...
+    async def open_stream(self, model: str) -> HeldStream: ...
     async def long_answer(self, model: str) -> str: ...  # ours and raw only
 
 
@@ -82,6 +98,9 @@ class Sizes:
     rss_streams: int = 32
     rss_events_each: int = 2_000
     long_events: int = 40_000  # long_answer; long_answer_2x has twice as many
+    open_few: int = 100  # streams held open at once: open_streams_100
+    open_many: int = 1_000  # open_streams_1000
+    open_events: int = 200
 
 
 FULL = Sizes()
@@ -98,6 +117,9 @@ QUICK = Sizes(
     rss_streams=4,
     rss_events_each=200,
     long_events=2_000,
+    open_few=10,
+    open_many=20,
+    open_events=20,
 )
 
 
@@ -111,15 +133,40 @@ class Sample:
     server_cpu: float | None = None  # the server's CPU share during the timed part
 
 
-@dataclass
-class Scenario:
+@dataclass(frozen=True)
+class Figure:
+    """What a scenario reports: one row of the table, and one entry of the JSON, each."""
+
     name: str
     unit: str
     higher_is_better: bool
     description: str
+
+
+@dataclass
+class Scenario:
+    name: str
     kind: str  # "async", "blocking" or "process"
+    # A Sample; or, for a scenario of several figures, a Sample per figure name.
     run: Callable[..., Any]
+    figures: tuple[Figure, ...]
     clients: tuple[str, ...] = CLIENT_NAMES  # those it measures, of those chosen
+    repeats: int = 1  # measurements of each client, for a "process" scenario
+
+
+def single(
+    name: str,
+    unit: str,
+    higher_is_better: bool,
+    description: str,
+    kind: str,
+    run: Callable[..., Any],
+    **options: Any,
+) -> Scenario:
+    """A scenario of one figure, named as the scenario."""
+    return Scenario(
+        name, kind, run, (Figure(name, unit, higher_is_better, description),), **options
+    )
 
 
 @dataclass
@@ -141,15 +188,24 @@ class Result:
 # --- Measuring ---------------------------------------------------------------------------
 
 
-def server_cpu_seconds(base_url: str) -> float:
-    """The server process's CPU time so far (its /_stats answer)."""
+def _ask_server(base_url: str, method: str, path: str) -> bytes:
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:
-        connection.request("GET", "/_stats")
-        return float(connection.getresponse().read())
+        connection.request(method, path)
+        return connection.getresponse().read()
     finally:
         connection.close()
+
+
+def server_cpu_seconds(base_url: str) -> float:
+    """The server process's CPU time so far (its /_stats answer)."""
+    return float(_ask_server(base_url, "GET", "/_stats"))
+
+
+def release_held_streams(base_url: str) -> int:
+    """Let every stream the server holds send the rest of its events; returns how many."""
+    return int(_ask_server(base_url, "POST", "/_release"))
 
 
 @contextlib.contextmanager
@@ -303,17 +359,33 @@ def measure_rss(name: str, url: str, streams: int, events: int) -> Sample:
     return Sample(report["maxrss_mib"], report["expected"], report["received"])
 
 
+def _status_kib(field: str) -> int | None:
+    """A figure in KiB of this process's /proc/self/status (Linux); None elsewhere."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
 def peak_rss_kib() -> int:
     """This process's peak resident set size, in KiB.
 
     Linux's VmHWM, which starts afresh at exec; ru_maxrss would carry over the peak of the
     (forked) parent process, which here is the runner, larger than the child.
     """
-    with contextlib.suppress(OSError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+    peak = _status_kib("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+
+
+def current_rss_kib() -> int:
+    """This process's resident set size now, in KiB."""
+    rss = _status_kib("VmRSS")
+    if rss is None:
+        raise RuntimeError("open_streams reads the RSS in /proc/self/status: Linux only")
+    return rss
 
 
 def rss_child(name: str, url: str, size: str) -> int:
@@ -331,13 +403,101 @@ def rss_child(name: str, url: str, size: str) -> int:
     return 0
 
 
+def open_streams_figures(name: str, streams: int, events: int) -> tuple[Figure, ...]:
+    """The three figures of a run of open_streams: see open_streams_child."""
+    what = (
+        f"{streams:,} streams of {events} deltas held open at once after their first delta, "
+        "then released together"
+    )
+    return (
+        Figure(f"{name}.kib", "KiB/stream", False, f"{what}: RSS grown per open stream"),
+        Figure(f"{name}.opens", "opens/s", True, f"{what}: streams / time to open them all"),
+        Figure(f"{name}.events", "events/s", True, f"{what}: events / time from the release"),
+    )
+
+
+def measure_open_streams(name: str, url: str, streams: int, events: int) -> dict[str, Sample]:
+    """The figures of open_streams (by their last part) from a fresh process."""
+    command = [sys.executable, "-m", "benchmarks", "--open-child", name, "--url", url]
+    command += ["--open-size", f"{streams}x{events}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the open-streams child failed: {out.stderr.strip()[-500:]}")
+    return {key: Sample(**sample) for key, sample in json.loads(out.stdout).items()}
+
+
+def open_streams_child(name: str, url: str, size: str) -> int:
+    """The body of the process that measure_open_streams runs.
+
+    After a warm-up stream (one held, released and read), the RSS is read; then ``streams``
+    streams are opened at once, each read up to its first delta (the server holds the
+    rest): ``opens`` is their number over the time from the first send to the last first
+    delta, and ``kib`` the RSS grown by then, per stream. Then the server releases them
+    and all are read to their end: ``events`` is the events received after the release
+    over the time from asking for it to the last stream's end. ``received`` is the number
+    of streams the server held at the release (fewer than all: the client did not hold
+    them at once) and, for ``events``, the events of the streams that had every event and
+    the exact text.
+    """
+    streams, events = (int(part) for part in size.split("x"))
+    raise_open_files_limit()
+    asyncs, _, _ = client_classes([name])
+    # The official SDK's own pool holds 100 connections: it gets one that holds every
+    # stream (see client_official.py). Ours pools 1,000 by default; raw has no bound.
+    options = {"max_connections": streams} if name == "official" else {}
+    model = hold_model_for(events)
+
+    async def go() -> dict[str, Sample]:
+        async with asyncs[name](url, **options) as client:
+            warm = await client.open_stream(model)
+            release_held_streams(url)
+            await warm.finish()
+            gc.collect()
+            rss_before = current_rss_kib()
+            with timed(url) as opening:
+                held = await asyncio.gather(*(client.open_stream(model) for _ in range(streams)))
+            gc.collect()
+            rss_open = current_rss_kib()
+            with timed(url) as reading:
+                released = release_held_streams(url)
+                results = await asyncio.gather(*(stream.finish() for stream in held))
+        # Two events of each came before the release: the started event and a delta.
+        after_release = streams * events
+        return {
+            "kib": Sample((rss_open - rss_before) / streams, streams, released),
+            "opens": Sample(streams / opening[0], streams, released, opening[1]),
+            "events": Sample(
+                after_release / reading[0],
+                streams * (events + 2),
+                count_received(results, events) if released == streams else 0,
+                reading[1],
+            ),
+        }
+
+    print(json.dumps({key: asdict(sample) for key, sample in asyncio.run(go()).items()}))
+    return 0
+
+
 # --- Scenarios --------------------------------------------------------------------------
 
 
 def scenarios(sizes: Sizes) -> list[Scenario]:
     s = sizes
+
+    def open_streams(streams: int, label: str) -> Scenario:
+        name = f"open_streams_{label}"
+
+        def run(client: str, url: str) -> dict[str, Sample]:
+            samples = measure_open_streams(client, url, streams, s.open_events)
+            return {f"{name}.{key}": sample for key, sample in samples.items()}
+
+        figures = open_streams_figures(name, streams, s.open_events)
+        # At most 3: the official SDK reads ~3,000 events/s, so each run of
+        # open_streams_1000 (200,000 events) costs it ~70 s.
+        return Scenario(name, "process", run, figures, repeats=min(s.rounds, 3))
+
     return [
-        Scenario(
+        single(
             "stream_single",
             "events/s",
             True,
@@ -345,7 +505,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "async",
             lambda c, url: stream_scenario(c, url, 1, s.single_events),
         ),
-        Scenario(
+        single(
             "stream_concurrent",
             "events/s",
             True,
@@ -353,7 +513,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "async",
             lambda c, url: stream_scenario(c, url, s.streams, s.events_each),
         ),
-        Scenario(
+        single(
             "start_c1",
             "req/s",
             True,
@@ -361,7 +521,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "async",
             lambda c, url: start_scenario(c, url, s.starts_c1, 1),
         ),
-        Scenario(
+        single(
             f"start_c{s.concurrency}",
             "req/s",
             True,
@@ -369,7 +529,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "async",
             lambda c, url: start_scenario(c, url, s.starts_c64, s.concurrency),
         ),
-        Scenario(
+        single(
             "sync_start",
             "req/s",
             True,
@@ -377,7 +537,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "blocking",
             lambda c, url: sync_start_scenario(c, url, s.sync_starts),
         ),
-        Scenario(
+        single(
             "sync_stream",
             "events/s",
             True,
@@ -385,7 +545,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "blocking",
             lambda c, url: sync_stream_scenario(c, url, s.sync_events),
         ),
-        Scenario(
+        single(
             "long_answer",
             "s",
             False,
@@ -394,7 +554,7 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             lambda c, url: long_answer_scenario(c, url, s.long_events),
             clients=("ours", "raw"),
         ),
-        Scenario(
+        single(
             "long_answer_2x",
             "s",
             False,
@@ -403,15 +563,16 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             lambda c, url: long_answer_scenario(c, url, 2 * s.long_events),
             clients=("ours", "raw"),
         ),
-        Scenario(
+        single(
             "import",
             "s",
             False,
             f"import time in a fresh interpreter, median of {s.import_repeats}",
             "process",
             lambda name, url: measure_import(name),
+            repeats=s.import_repeats,
         ),
-        Scenario(
+        single(
             "peak_rss",
             "MiB",
             False,
@@ -419,6 +580,9 @@ def scenarios(sizes: Sizes) -> list[Scenario]:
             "process",
             lambda name, url: measure_rss(name, url, s.rss_streams, s.rss_events_each),
         ),
+        # Named for the full sizes; --quick holds fewer (the description says how many).
+        open_streams(s.open_few, "100"),
+        open_streams(s.open_many, "1000"),
     ]
 
 
@@ -437,10 +601,10 @@ def run_once(scenario: Scenario, name: str, classes: dict[str, Any], url: str) -
         return result
 
 
-def run_in_process(scenario: Scenario, name: str, url: str) -> Sample:
+def run_in_process(scenario: Scenario, name: str, url: str) -> Sample | dict[str, Sample]:
     """One measurement of one client in a scenario that runs in a fresh interpreter."""
     value = scenario.run(name, url)
-    return value if isinstance(value, Sample) else Sample(value, 1, 1)
+    return value if isinstance(value, (Sample, dict)) else Sample(value, 1, 1)
 
 
 def run_all(
@@ -451,27 +615,40 @@ def run_all(
     url: str,
     log: Callable[[str], None],
 ) -> dict[str, dict[str, Result]]:
-    results = {s.name: {name: Result() for name in asyncs if name in s.clients} for s in chosen}
+    results = {
+        figure.name: {name: Result() for name in asyncs if name in s.clients}
+        for s in chosen
+        for figure in s.figures
+    }
     names = list(asyncs)
 
-    def record(scenario: Scenario, name: str, measure: Callable[[], Sample]) -> None:
-        result = results[scenario.name][name]
+    def record(
+        scenario: Scenario, name: str, measure: Callable[[], Sample | dict[str, Sample]]
+    ) -> None:
         try:
-            sample = measure()
+            measured = measure()
         except Exception as exc:
-            result.errors.append(f"{type(exc).__name__}: {exc}")
-            log(f"  {scenario.name:<18} {name:<9} FAILED: {type(exc).__name__}: {exc}")
+            for figure in scenario.figures:
+                results[figure.name][name].errors.append(f"{type(exc).__name__}: {exc}")
+            log(f"  {scenario.name:<24} {name:<9} FAILED: {type(exc).__name__}: {exc}")
             return
-        result.samples.append(sample)
-        mark = "" if sample.received == sample.expected else "  MISCOUNT"
-        value = _number(sample.value, scenario.unit)
-        log(f"  {scenario.name:<18} {name:<9} {value:>13} {_unit(scenario.unit)}{mark}")
+        if isinstance(measured, Sample):
+            measured = {scenario.figures[0].name: measured}
+        for figure in scenario.figures:
+            sample = measured[figure.name]
+            results[figure.name][name].samples.append(sample)
+            mark = "" if sample.received == sample.expected else "  MISCOUNT"
+            value = _number(sample.value, figure.unit)
+            log(f"  {figure.name:<24} {name:<9} {value:>13} {_unit(figure.unit)}{mark}")
+
+    def rotated(index: int) -> list[str]:
+        # Rotate the order of the clients each round, so none is always first or last.
+        return names[index % len(names) :] + names[: index % len(names)]
 
     in_rounds = [s for s in chosen if s.kind != "process"]
     for round_index in range(sizes.rounds if in_rounds else 0):
         log(f"round {round_index + 1}/{sizes.rounds}")
-        # Rotate the order of the clients each round, so none is always first or last.
-        order = names[round_index % len(names) :] + names[: round_index % len(names)]
+        order = rotated(round_index)
         for scenario in in_rounds:
             classes = asyncs if scenario.kind == "async" else blockings
             for name in order:
@@ -485,12 +662,10 @@ def run_all(
         if scenario.name == "import":
             for name in names:  # warm the bytecode caches first
                 measure_import(name)
-            repeats = sizes.import_repeats
-        else:
-            repeats = 1
-        for _ in range(repeats):
-            for name in names:
-                record(scenario, name, functools.partial(run_in_process, scenario, name, url))
+        for repeat in range(scenario.repeats):
+            for name in rotated(repeat):
+                if name in scenario.clients:
+                    record(scenario, name, functools.partial(run_in_process, scenario, name, url))
     return results
 
 
@@ -507,7 +682,8 @@ def profile(chosen: list[Scenario], asyncs: dict[str, Any], url: str, top: int =
         profiler.enable()
         sample = run_once(scenario, "ours", asyncs, url)
         profiler.disable()
-        rate = f"{_number(sample.value, scenario.unit)} {_unit(scenario.unit)}"
+        unit = scenario.figures[0].unit
+        rate = f"{_number(sample.value, unit)} {_unit(unit)}"
         print(f"== {scenario.name}, ours: {rate} under the profiler (warm-up included)")
         stats = pstats.Stats(profiler, stream=sys.stdout)
         print("own time by package or module:")
@@ -546,9 +722,9 @@ def summarise(
     chosen: list[Scenario], results: dict[str, dict[str, Result]]
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for scenario in chosen:
+    for figure in (figure for scenario in chosen for figure in scenario.figures):
         clients: dict[str, Any] = {}
-        for name, result in results[scenario.name].items():
+        for name, result in results[figure.name].items():
             values = [s.value for s in result.samples]
             shares = [s.server_cpu for s in result.samples if s.server_cpu is not None]
             clients[name] = {
@@ -567,10 +743,10 @@ def summarise(
         for other in ("official", "raw"):
             theirs = clients.get(other, {}).get("median")
             ratios[f"ours/{other}"] = ours / theirs if ours and theirs else None
-        out[scenario.name] = {
-            "unit": scenario.unit,
-            "higher_is_better": scenario.higher_is_better,
-            "description": scenario.description,
+        out[figure.name] = {
+            "unit": figure.unit,
+            "higher_is_better": figure.higher_is_better,
+            "description": figure.description,
             "clients": clients,
             "ratios": ratios,
         }
@@ -593,15 +769,16 @@ def _number(value: float | None, unit: str) -> str:
         return "-"
     if unit == "s":
         return f"{value * 1000:,.1f}"
-    if unit == "MiB":
+    if unit in ("MiB", "KiB/stream"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
+    width = max(18, *(len(name) for name in summary))
     header = (
-        f"{'scenario':<18} {'client':<9} {'median':>13} {'min':>13} {'max':>13} "
-        f"{'unit':<9} {'ours/off':>8} {'ours/raw':>8} {'srv cpu':>7}  ok"
+        f"{'scenario':<{width}} {'client':<9} {'median':>13} {'min':>13} {'max':>13} "
+        f"{'unit':<10} {'ours/off':>8} {'ours/raw':>8} {'srv cpu':>7}  ok"
     )
     lines = [header, "-" * len(header)]
     for name, scenario in summary.items():
@@ -615,17 +792,17 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
                 ]
             cpu = stats["server_cpu_max"]
             lines.append(
-                f"{name if index == 0 else '':<18} {client:<9} "
+                f"{name if index == 0 else '':<{width}} {client:<9} "
                 f"{_number(stats['median'], unit):>13} {_number(stats['min'], unit):>13} "
-                f"{_number(stats['max'], unit):>13} {_unit(unit):<9} "
+                f"{_number(stats['max'], unit):>13} {_unit(unit):<10} "
                 f"{ratios[0]:>8} {ratios[1]:>8} "
                 f"{'' if cpu is None else f'{cpu:.0%}':>7}  {'yes' if stats['verified'] else 'NO'}"
             )
     lines.append("")
     lines.append(
-        "Ratios are of the medians: for rates, above 1x means ours is faster; for ms and MiB,\n"
-        "below 1x means ours is smaller. srv cpu: the server's highest CPU share in a timed\n"
-        "run (well under 100%: the server was never the bottleneck)."
+        "Ratios are of the medians: for rates, above 1x means ours is faster; for ms, MiB and\n"
+        "KiB/stream, below 1x means ours is smaller. srv cpu: the server's highest CPU share in\n"
+        "a timed run (well under 100%: the server was never the bottleneck)."
     )
     growth = summary.get("long_answer_2x", {}).get("growth")
     if growth:
@@ -670,6 +847,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--rss-size", help=argparse.SUPPRESS)
+    parser.add_argument("--open-child", help=argparse.SUPPRESS)
+    parser.add_argument("--open-size", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -677,6 +856,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.rss_child:
         return rss_child(args.rss_child, args.url, args.rss_size)
+    if args.open_child:
+        return open_streams_child(args.open_child, args.url, args.open_size)
 
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
@@ -718,8 +899,9 @@ def main(argv: list[str] | None = None) -> int:
         if any(s.name.startswith("long_answer") for s in chosen)
         else set()
     )
+    hold_sizes = {sizes.open_events} if any(s.name.startswith("open_") for s in chosen) else set()
     started = time.perf_counter()
-    with BenchServer(stream_sizes, chunk_sizes) as server:
+    with BenchServer(stream_sizes, chunk_sizes, hold_sizes) as server:
         log(f"server on {server.base_url} (pid of its own); clients: {', '.join(asyncs)}")
         if args.profile:
             return profile(chosen, asyncs, server.base_url)

@@ -19,6 +19,10 @@ What it serves, for any bearer key:
   events and ``conversation.response.done``, chunked, written ~16 KiB at a time;
 - the same with ``"model": "bench-chunks-N"``, each delta's content a text chunk
   (``{"type": "text", "text": ...}``) rather than a string;
+- the same with ``"model": "bench-hold-N"``, held after its first delta: the started
+  event and the first delta are sent at once, the rest (N - 1 deltas and the done event)
+  when ``POST /_release`` comes, which releases every stream held then and answers their
+  number, so that the runner can hold many streams open at once and let them go together;
 - the same without ``"stream": true`` (any model): one ``ConversationResponse`` as JSON;
 - ``GET /_stats``: the server process's CPU seconds so far, so that the runner can show
   that the server was never the bottleneck.
@@ -31,6 +35,7 @@ import functools
 import json
 import multiprocessing
 import re
+import resource
 import signal
 import time
 from collections import deque
@@ -43,7 +48,9 @@ __all__ = [
     "BenchServer",
     "chunk_model_for",
     "expected_text",
+    "hold_model_for",
     "model_for",
+    "raise_open_files_limit",
     "render_response_json",
     "render_stream_body",
 ]
@@ -83,6 +90,22 @@ def model_for(events: int) -> str:
 def chunk_model_for(events: int) -> str:
     """The model name that asks for a stream of that many deltas whose content is a chunk."""
     return f"bench-chunks-{events}"
+
+
+def hold_model_for(events: int) -> str:
+    """The model name that asks for a stream of that many deltas, held after the first."""
+    return f"bench-hold-{events}"
+
+
+def raise_open_files_limit() -> None:
+    """Lift this process's limit of open files to its hard limit.
+
+    A thousand streams held at once take a thousand sockets on each side, and the soft
+    limit is often 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def token(i: int) -> str:
@@ -178,13 +201,27 @@ def render_response_json() -> bytes:
 
 def _chunked_writes(head: bytes, body: bytes) -> list[bytes]:
     """Frame a body in chunked transfer-encoding, one chunk per write of ~16 KiB."""
-    writes = []
-    for start in range(0, len(body), WRITE_SIZE):
-        piece = body[start : start + WRITE_SIZE]
-        writes.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+    writes = _chunks(body)
     writes.append(b"0\r\n\r\n")
     writes[0] = head + writes[0]
     return writes
+
+
+def _chunks(body: bytes) -> list[bytes]:
+    return [
+        b"%x\r\n%s\r\n" % (len(piece), piece)
+        for piece in (body[i : i + WRITE_SIZE] for i in range(0, len(body), WRITE_SIZE))
+    ]
+
+
+def _held_writes(head: bytes, events: int) -> tuple[list[bytes], list[bytes]]:
+    """The writes of a held stream: those sent at once (the head, the started event and
+    the first delta, one chunk) and those sent on release."""
+    body = render_stream_body(events)
+    first_end = body.index(b"\n\n", body.index(b"\n\n") + 2) + 2
+    rest = _chunks(body[first_end:])
+    rest.append(b"0\r\n\r\n")
+    return [head + _chunks(body[:first_end])[0]], rest
 
 
 def _whole(status: str, content_type: str, body: bytes) -> list[bytes]:
@@ -197,7 +234,12 @@ def _whole(status: str, content_type: str, body: bytes) -> list[bytes]:
 class Answers:
     """Every answer the server can give, as the list of writes that send it."""
 
-    def __init__(self, stream_sizes: Iterable[int], chunk_stream_sizes: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        stream_sizes: Iterable[int],
+        chunk_stream_sizes: Iterable[int] = (),
+        hold_sizes: Iterable[int] = (),
+    ) -> None:
         stream_head = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -210,6 +252,9 @@ class Answers:
             (chunk_model_for(n).encode(), _chunked_writes(stream_head, render_stream_body(n, True)))
             for n in set(chunk_stream_sizes)
         )
+        self.holds = {
+            hold_model_for(n).encode(): _held_writes(stream_head, n) for n in set(hold_sizes)
+        }
         self.start = _whole("200 OK", "application/json", render_response_json())
         self.unauthorized = _whole(
             "401 Unauthorized", "application/json", b'{"message":"Unauthorized"}'
@@ -227,12 +272,16 @@ _STREAM = re.compile(rb'"stream"\s*:\s*true')
 class _HTTPProtocol(asyncio.Protocol):
     """One keep-alive connection: parse requests, queue their pre-rendered writes."""
 
-    def __init__(self, answers: Answers) -> None:
+    def __init__(self, answers: Answers, held: set[_HTTPProtocol]) -> None:
         self.answers = answers
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.writes: deque[bytes] = deque()
         self.paused = False
+        # The connections whose stream waits for /_release (shared by all), and the
+        # writes this one's stream then sends.
+        self.held = held
+        self.rest: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -241,6 +290,7 @@ class _HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.writes.clear()
+        self.held.discard(self)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -271,6 +321,14 @@ class _HTTPProtocol(asyncio.Protocol):
         path = rest.partition(b" ")[0].partition(b"?")[0].partition(b"#")[0]
         if method == b"GET" and path == b"/_stats":
             return _whole("200 OK", "application/json", b"%.6f" % time.process_time())
+        if method == b"POST" and path == b"/_release":
+            released = list(self.held)
+            self.held.clear()
+            # Released once this answer is queued, so that it goes out first: the runner
+            # starts its clock before asking, and must not wait while every stream's
+            # events are written (46 MB for 1,000 streams of 200 deltas).
+            asyncio.get_running_loop().call_soon(_release, released)
+            return _whole("200 OK", "application/json", b"%d" % len(released))
         if method != b"POST" or path != b"/v1/conversations":
             return self.answers.not_found
         if not authorized:
@@ -278,8 +336,19 @@ class _HTTPProtocol(asyncio.Protocol):
         if _STREAM.search(body) is None:
             return self.answers.start
         model = _MODEL.search(body)
-        writes = self.answers.streams.get(model.group(1)) if model else None
+        name = model.group(1) if model else b""
+        held = self.answers.holds.get(name)
+        if held is not None:
+            self.rest = held[1]
+            self.held.add(self)
+            return held[0]
+        writes = self.answers.streams.get(name)
         return writes if writes is not None else self.answers.no_model
+
+    def release(self) -> None:
+        self.writes.extend(self.rest)
+        self.rest = []
+        self.pump()
 
     def pump(self) -> None:
         # Write while the socket keeps up; past the transport's high-water mark asyncio
@@ -296,9 +365,17 @@ class _HTTPProtocol(asyncio.Protocol):
         self.pump()
 
 
+def _release(connections: list[_HTTPProtocol]) -> None:
+    for connection in connections:
+        connection.release()
+
+
 async def _serve(answers: Answers, ready: Connection) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _HTTPProtocol(answers), "127.0.0.1", 0, backlog=1024)
+    held: set[_HTTPProtocol] = set()
+    server = await loop.create_server(
+        lambda: _HTTPProtocol(answers, held), "127.0.0.1", 0, backlog=1024
+    )
     port = server.sockets[0].getsockname()[1]
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -307,20 +384,30 @@ async def _serve(answers: Answers, ready: Connection) -> None:
         await stop.wait()
 
 
-def _main(stream_sizes: list[int], chunk_stream_sizes: list[int], ready: Connection) -> None:
-    answers = Answers(stream_sizes, chunk_stream_sizes)
+def _main(
+    stream_sizes: list[int], chunk_stream_sizes: list[int], hold_sizes: list[int], ready: Connection
+) -> None:
+    raise_open_files_limit()
+    answers = Answers(stream_sizes, chunk_stream_sizes, hold_sizes)
     asyncio.run(_serve(answers, ready))
 
 
 class BenchServer:
     """The server in its own process: ``with BenchServer([20000, 2000]) as server:``.
 
-    ``chunk_stream_sizes``: the streams whose deltas carry text chunks, to render too.
+    ``chunk_stream_sizes``: the streams whose deltas carry text chunks, to render too;
+    ``hold_sizes``: the streams to hold after their first delta until ``POST /_release``.
     """
 
-    def __init__(self, stream_sizes: Iterable[int], chunk_stream_sizes: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        stream_sizes: Iterable[int],
+        chunk_stream_sizes: Iterable[int] = (),
+        hold_sizes: Iterable[int] = (),
+    ) -> None:
         self.stream_sizes = sorted(set(stream_sizes))
         self.chunk_stream_sizes = sorted(set(chunk_stream_sizes))
+        self.hold_sizes = sorted(set(hold_sizes))
         self.port = 0
         self._process: multiprocessing.process.BaseProcess | None = None
 
@@ -333,7 +420,7 @@ class BenchServer:
         receive, send = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_main,
-            args=(self.stream_sizes, self.chunk_stream_sizes, send),
+            args=(self.stream_sizes, self.chunk_stream_sizes, self.hold_sizes, send),
             name="bench-server",
             daemon=True,
         )

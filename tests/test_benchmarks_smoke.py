@@ -1,9 +1,9 @@
 """The benchmark suite runs and counts right (``python -m benchmarks --quick``).
 
 A smoke test, with no thresholds: the run must finish, exit 0, and report every scenario
-for our client and the raw floor, with positive figures and every event and request
-verified. It needs only the dev extra (the official SDK and orjson are optional).
-Deselect it with ``-m "not slow"``.
+for our client and the raw floor, with positive figures (any for the RSS per open stream)
+and every event and request verified. It needs only the dev extra (the official SDK and
+orjson are optional). Deselect it with ``-m "not slow"``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SCENARIOS = {
     "long_answer_2x",
     "import",
     "peak_rss",
+    *(f"open_streams_{n}.{figure}" for n in (100, 1000) for figure in ("kib", "opens", "events")),
 }
 
 
@@ -52,8 +53,12 @@ def test_quick_benchmark_run_counts_every_event(tmp_path: Path) -> None:
         for client in ("ours", "raw"):
             stats = scenario["clients"][client]
             assert stats["verified"], (name, client, stats)
-            assert stats["median"] > 0, (name, client)
-            assert stats["min"] > 0, (name, client)
+            if name.endswith(".kib"):
+                # The RSS grown by a handful of streams: a page more or less either way.
+                assert stats["median"] is not None, (name, client)
+            else:
+                assert stats["median"] > 0, (name, client)
+                assert stats["min"] > 0, (name, client)
             assert stats["expected"] == stats["received"], (name, client)
             assert all(count > 0 for count in stats["received"]), (name, client)
     # The table reached stdout.
