@@ -4,7 +4,9 @@ Literal byte inputs with exact expected events, then properties: any split of a 
 into chunks decodes like the whole, a generated stream decodes to the events it was
 generated from, and arbitrary bytes decode as a line-by-line reading of the standard does,
 with or without a ``max_event_size``. Last, the memory a flood of comments or an endless
-line costs, measured in a child process.
+line costs, measured in a child process. Every test runs with runs of common blocks read
+at once (the fast path) wherever they are, and only in long chunks as by default; that
+path is compared with the decoder that predates it in test_sse_fast_path.py.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every test runs with the scanner of Python 3.11+ and with that of Python 3.10."""
     if request.param == "plain":
         monkeypatch.setattr(_sse, "_scan", _PLAIN_SCAN)
+    return str(request.param)
+
+
+@pytest.fixture(autouse=True, params=["lines", "blocks"])
+def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs as well with runs of common blocks read at once in any chunk, not
+    only in the long ones: however short, whatever came before."""
+    if request.param == "blocks":
+        monkeypatch.setattr(_sse, "_BLOCKS_MIN_CHUNK", 1)
+        monkeypatch.setattr(_sse, "_BLOCKS_SEARCH", sys.maxsize)
+        monkeypatch.setattr(_sse, "_BLOCKS_BACKOFF", 0)
     return str(request.param)
 
 
@@ -582,11 +595,11 @@ print(peak_kib() - before, fed, events)
 
 
 @pytest.mark.parametrize("what", ["comments", "one_comment", "endless_line"])
-def test_memory_stays_flat_under_200_mb(what: str, scanner: str) -> None:
+def test_memory_stays_flat_under_200_mb(what: str, scanner: str, blocks: str) -> None:
     """200 MB of keep-alive comments (lines, or one line not ended), or of one endless
     data line under a 16 MiB limit, grow the peak RSS by far less than that."""
-    if scanner == "plain":
-        pytest.skip("the child process uses the scanner of its own Python")
+    if scanner == "plain" or blocks == "blocks":
+        pytest.skip("the child process uses the scanner and thresholds of its own Python")
     run = subprocess.run(
         [sys.executable, "-c", _RSS_CHILD, what],
         capture_output=True,
