@@ -894,13 +894,9 @@ class AsyncClient:
         ``RunResult.output``.
         """
         arguments = _run_arguments(locals())
-        from ._run import start_run
+        from ._run import AsyncRunStream, start_run
 
-        run = start_run(self, stream=False, **arguments)
-        async for _ in run.events():
-            pass
-        assert run.outcome is not None
-        return run.outcome
+        return await AsyncRunStream(start_run(self, stream=False, **arguments)).result()
 
     def run_stream(
         self,

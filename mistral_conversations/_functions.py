@@ -54,6 +54,7 @@ __all__ = [
     "ToolDefinitionError",
     "describe_function",
     "describe_output",
+    "parse_arguments",
 ]
 
 _Path = tuple[str | int, ...]
@@ -116,7 +117,7 @@ class FunctionSpec:
         every problem found.
         """
         problems: list[str] = []
-        kwargs = self._convert(_parse_arguments(arguments), (), problems)
+        kwargs = self._convert(parse_arguments(arguments), (), problems)
         if problems:
             raise ToolArgumentsError(*problems)
         return (), kwargs
@@ -192,7 +193,11 @@ def describe_output(cls: type[Any]) -> OutputSpec:
     return OutputSpec(_json.loads(_json.dumps(schema)), convert=reference.convert)
 
 
-def _parse_arguments(arguments: str | Mapping[str, Any]) -> Mapping[str, Any]:
+def parse_arguments(arguments: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The model's arguments as a mapping: JSON text parsed (blank is none), else as given.
+
+    Raises :class:`ToolArgumentsError` for text that is not JSON or not a JSON object.
+    """
     if isinstance(arguments, str):
         if not arguments.strip():
             return {}

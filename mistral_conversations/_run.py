@@ -33,6 +33,7 @@ from ._functions import (
     ToolArgumentsError,
     describe_function,
     describe_output,
+    parse_arguments,
 )
 from ._mcp import McpFunction, McpToolError, is_mcp_session, mcp_functions
 from .errors import ConfigurationError, MaxRoundsError, OutputDecodeError
@@ -176,7 +177,7 @@ class _Toolbox:
             return _error(f"unknown function {call.name!r}; the functions are: {known}"), True
         try:
             if isinstance(function, McpFunction):
-                return await function.call(_arguments_mapping(call.arguments)), False
+                return await function.call(parse_arguments(call.arguments)), False
             args, kwargs = function.bind(call.arguments)
             if function.is_async:
                 value = await function.function(*args, **kwargs)
@@ -195,18 +196,6 @@ class _Toolbox:
             # data it has no business seeing).
             return _error(f"{type(exc).__name__}: {exc}"), True
         return _result_text(value), False
-
-
-def _arguments_mapping(arguments: Mapping[str, Any] | str) -> Mapping[str, Any]:
-    if not isinstance(arguments, str):
-        return arguments
-    try:
-        parsed = _json.loads(arguments) if arguments.strip() else {}
-    except _json.JSONDecodeError as exc:
-        raise ToolArgumentsError(f"the arguments are not valid JSON ({exc})") from None
-    if not isinstance(parsed, dict):
-        raise ToolArgumentsError("the arguments must be a JSON object")
-    return parsed
 
 
 def _error(message: str) -> str:
@@ -372,10 +361,6 @@ class _Run:
         self.rounds = 0
         self.reply: ConversationResponse | None = None
         self.outcome: RunResult | None = None
-        # Of the round in progress: the results to send, and the answers to the calls
-        # the server holds.
-        self._results: list[FunctionResultEntry] = []
-        self._confirmations: list[ToolCallConfirmation] = []
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -384,18 +369,12 @@ class _Run:
         await self.toolbox.open()
         limiter = anyio.CapacityLimiter(_THREADS_PER_RUN)
         if self.decisions:
-            results, pending = await self._settle(await self._resumed())
-            if pending:
-                self._stop(pending)
-                return
-            async for result_event in self._run_calls(results, limiter):
-                yield result_event
-            async for event in self._turn(self._results, self._confirmations):
-                yield event
+            first = self._answer(await self._resumed(), limiter)
         else:
-            async for event in self._turn(self.inputs, None):
-                yield event
-        while True:
+            first = self._turn(self.inputs, None)
+        async for event in first:
+            yield event
+        while self.outcome is None:
             reply = self._record()
             calls = [o for o in reply.outputs if isinstance(o, FunctionCallEntry)]
             if not calls:
@@ -403,14 +382,22 @@ class _Run:
                 return
             if self.rounds >= self.max_rounds:
                 raise MaxRoundsError(self.max_rounds, self._result(reply.output_text))
-            results, pending = await self._settle(calls)
-            if pending:
-                self._stop(pending)
-                return
-            async for result_event in self._run_calls(results, limiter):
-                yield result_event
-            async for event in self._turn(self._results, self._confirmations):
+            async for event in self._answer(calls, limiter):
                 yield event
+
+    async def _answer(
+        self, calls: list[FunctionCallEntry], limiter: anyio.CapacityLimiter
+    ) -> AsyncIterator[ConversationEvent | FunctionResultEvent]:
+        """Decide one round's calls, run them and send the next turn; or stop on pending ones."""
+        to_run, confirmations, pending = await self._settle(calls)
+        if pending:
+            self._stop(pending)
+            return
+        results: list[FunctionResultEntry] = []
+        async for result_event in self._run_calls(to_run, limiter, results):
+            yield result_event
+        async for event in self._turn(results, confirmations):
+            yield event
 
     async def _turn(
         self, inputs: Any, confirmations: list[ToolCallConfirmation] | None
@@ -458,14 +445,12 @@ class _Run:
 
     async def _settle(
         self, calls: list[FunctionCallEntry]
-    ) -> tuple[list[tuple[FunctionCallEntry, bool]], list[PendingCall]]:
-        """Decide each call: (call, allowed) to run or refuse, or pending ones.
-
-        Sets ``_confirmations``: the answers to the calls the server holds.
-        """
+    ) -> tuple[list[tuple[FunctionCallEntry, bool]], list[ToolCallConfirmation], list[PendingCall]]:
+        """Decide each call: (call, allowed) to run or refuse here, the answers to the
+        calls the server holds, and the calls still pending."""
         to_run: list[tuple[FunctionCallEntry, bool]] = []
+        confirmations: list[ToolCallConfirmation] = []
         pending: list[PendingCall] = []
-        self._confirmations = []
         for call in calls:
             held = PendingCall(
                 tool_call_id=call.tool_call_id,
@@ -484,15 +469,19 @@ class _Run:
                 confirmation = ToolCallConfirmation(
                     tool_call_id=call.tool_call_id, confirmation=decision
                 )
-                self._confirmations.append(confirmation)
+                confirmations.append(confirmation)
             else:
                 to_run.append((call, decision == "allow"))
-        return to_run, pending
+        return to_run, confirmations, pending
 
     async def _run_calls(
-        self, calls: list[tuple[FunctionCallEntry, bool]], limiter: anyio.CapacityLimiter
+        self,
+        calls: list[tuple[FunctionCallEntry, bool]],
+        limiter: anyio.CapacityLimiter,
+        results: list[FunctionResultEntry],
     ) -> AsyncIterator[FunctionResultEvent]:
-        """Run the allowed calls side by side; refuse the others; yield each result."""
+        """Run the allowed calls side by side, refuse the others; add each result to
+        ``results`` and yield it."""
         outcomes: list[tuple[str, bool]] = [("", False)] * len(calls)
 
         async def run_one(index: int, call: FunctionCallEntry) -> None:
@@ -504,10 +493,9 @@ class _Run:
                     group.start_soon(run_one, index, call)
                 else:
                     outcomes[index] = (_error("the user denied this call"), True)
-        self._results = []
         for (call, _), (text, is_error) in zip(calls, outcomes, strict=True):
             entry = FunctionResultEntry(tool_call_id=call.tool_call_id, result=text)
-            self._results.append(entry)
+            results.append(entry)
             self.entries.append(entry)
             yield FunctionResultEvent(
                 tool_call_id=call.tool_call_id, name=call.name, result=text, is_error=is_error
