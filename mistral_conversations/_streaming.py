@@ -192,9 +192,17 @@ class AsyncEventStream:
             try:
                 await self._ensure_connected()
                 await self._read_more()
-            except BaseException:
-                # Cancellation or a failure mid-read: never leave the response half-read.
-                self._close_body()
+            except BaseException as exc:
+                # Cancellation or a failure mid-read: never leave the response half-read,
+                # and let a later read say why the stream ended rather than trip over it.
+                if self._finished:
+                    self._close_body()
+                else:
+                    self._abandon(
+                        "the task reading it was cancelled"
+                        if isinstance(exc, asyncio.CancelledError)
+                        else f"a read of it was interrupted by {type(exc).__name__}"
+                    )
                 raise
         return ready.popleft()
 

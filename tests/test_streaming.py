@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mistral_conversations import AsyncClient, AsyncEventStream, converter
+from mistral_conversations import AsyncClient, AsyncEventStream, StreamInterruptedError, converter
 from mistral_conversations.models import (
     FunctionCallEntry,
     FunctionCallEvent,
@@ -159,6 +159,35 @@ async def test_cancelling_the_task_closes_the_connection(local_server: LocalServ
             await task
         await wait_for(lambda: local_server.disconnects == 1)
         assert local_server.disconnects == 1
+        assert client_connections_to(local_server.port) == 0
+
+
+async def test_a_stream_whose_reader_was_cancelled_says_so_when_read_again(
+    local_server: LocalServer,
+) -> None:
+    local_server.stream_delay = 0.02
+    async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
+        stream = client.start_stream(inputs="w " * 100, model=MODEL)
+        received: list[object] = []
+
+        async def consume() -> None:
+            async for event in stream:
+                received.append(event)
+
+        task = asyncio.create_task(consume())
+        await wait_for(lambda: len(received) >= 3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for read_again in (stream.__anext__, stream.response):
+            with pytest.raises(StreamInterruptedError) as caught:
+                await read_again()
+            assert str(caught.value) == (
+                "The stream was closed before the response was complete (the task reading "
+                "it was cancelled); what arrived is in .partial."
+            )
+            assert caught.value.partial.output_text.startswith("Echo: w")
+        await wait_for(lambda: local_server.disconnects == 1)
         assert client_connections_to(local_server.port) == 0
 
 
