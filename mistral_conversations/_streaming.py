@@ -423,6 +423,10 @@ class AsyncEventStream:
         """
         self._abandon("aclose() or leaving its block")
 
+    async def _close_as(self, why: str) -> None:
+        """``aclose()`` for a facade whose users know it by another name."""
+        self._abandon(why)
+
     def __del__(self) -> None:
         if self._body is None:
             return

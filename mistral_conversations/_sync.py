@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
@@ -536,9 +536,10 @@ class EventStream:
     """The events of one streamed turn, read as they arrive (blocking form).
 
     ``with client.start_stream(...) as stream: for event in stream: ...``; leaving
-    the block or breaking out of the loop closes the HTTP response. ``response()``
-    and ``text_deltas()`` work as on :class:`AsyncEventStream`. The request is sent at
-    most once: a stream closed before it was read never sends it.
+    the block, or ``close()``, closes the HTTP response (a ``break`` out of the loop
+    alone does not: the block's end does). ``response()`` and ``text_deltas()`` work as
+    on :class:`AsyncEventStream`. The request is sent at most once: a stream closed
+    before it was read never sends it.
     """
 
     __slots__ = ("_batch", "_client", "_interrupted", "_loop", "_stream")
@@ -577,6 +578,16 @@ class EventStream:
     def conversation_id(self) -> str | None:
         """The conversation's id, once the server has said it (its first event); else None."""
         return self._stream.conversation_id
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers, once connected; empty before."""
+        return self._stream.headers
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's id for the request (quote it to support), once connected."""
+        return self._stream.request_id
 
     def __enter__(self) -> EventStream:
         self._call(self._stream._ensure_connected)
@@ -618,7 +629,7 @@ class EventStream:
         loop = self._loop
         if loop is not None and loop.inherited:
             return  # the parent's response: closing it would act on the parent's socket
-        self._call(stream.aclose)
+        self._call(lambda: stream._close_as("close() or leaving its block"))
 
     def __del__(self) -> None:
         # Dropped without close() (a loop left by break): close it on its own loop.

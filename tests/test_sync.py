@@ -145,11 +145,11 @@ def test_a_bad_call_raises_at_once(
     assert sync_client.list() == []  # and the client goes on working
 
 
-def _raises_at_call(self: AsyncEventStream) -> object:
+def _raises_at_call(self: AsyncEventStream, *args: object) -> object:
     raise TypeError("failed while the call started")
 
 
-def _gives_no_coroutine(self: AsyncEventStream) -> object:
+def _gives_no_coroutine(self: AsyncEventStream, *args: object) -> object:
     return None
 
 
@@ -159,7 +159,7 @@ STREAM_OPERATIONS: dict[str, tuple[str, Callable[[EventStream], object]]] = {
     "iterate": ("_next_batch", lambda stream: next(iter(stream))),
     "response": ("response", lambda stream: stream.response()),
     "text_deltas": ("_next_batch", lambda stream: next(stream.text_deltas())),
-    "close": ("aclose", lambda stream: stream.close()),
+    "close": ("_close_as", lambda stream: stream.close()),
 }
 
 
@@ -284,6 +284,33 @@ def test_breaking_out_closes_the_response(sync_client: Client, local_server: Loc
     stream.close()
     assert client_connections_to(local_server.port) <= 1
     assert sync_client.list()  # the client is still usable
+
+
+def test_a_stream_has_its_answer_s_headers_and_request_id(
+    sync_client: Client, local_server: LocalServer
+) -> None:
+    stream = sync_client.start_stream(inputs="a b c", model=MODEL)
+    assert (stream.headers, stream.request_id) == ({}, None)
+    with stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.request_id == stream.headers["mistral-correlation-id"]
+        assert stream.request_id
+
+
+def test_reading_a_closed_stream_names_close(local_server: LocalServer) -> None:
+    local_server.stream_delay = 0.02
+    with (
+        Client(local_server.api_key, base_url=local_server.base_url) as client,
+        client.start_stream(inputs="w " * 50, model=MODEL) as stream,
+    ):
+        next(stream)
+        stream.close()
+        with pytest.raises(StreamInterruptedError) as caught:
+            next(stream)
+    assert str(caught.value) == (
+        "The stream was closed before the response was complete (close() or leaving its "
+        "block); what arrived is in .partial."
+    )
 
 
 def test_works_inside_a_running_event_loop(sync_client: Client) -> None:
