@@ -411,6 +411,7 @@ class AsyncClient:
             status_code=answer.status,
             attempts=answer.attempts,
             conversation_id=getattr(result, "conversation_id", None),
+            model=_otel.answer_model(result),
             usage=getattr(result, "usage", None),
         )
         span.end()

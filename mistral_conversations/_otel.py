@@ -12,9 +12,7 @@ method                              ``gen_ai.operation.name``  span name
 ==================================  =========================  ==============================
 start, start_stream (``model=``)    ``chat``                   ``chat {model}``
 start, start_stream (``agent_id=``) ``invoke_agent``           ``invoke_agent {agent_id}``
-append, restart (and their streams) ``chat``, or               ``chat``, or
-                                    ``invoke_agent`` when the  ``invoke_agent {agent_id}``
-                                    caller names the agent
+append, restart (and their streams) ``chat``                   ``chat``
 list, get, delete, get_history,     not set                    ``conversations.{method}``
 get_messages
 ==================================  =========================  ==============================
@@ -22,7 +20,8 @@ get_messages
 The turns (the first three rows) carry ``gen_ai.provider.name`` and the older
 ``gen_ai.system`` (both ``mistral_ai``), ``gen_ai.request.stream``, the model, agent and
 sampling settings that were asked for, and, once answered, ``gen_ai.response.model``
-and ``gen_ai.usage.{input,output}_tokens``. Reads and deletes are no GenAI operation, so
+(the model the answer's last message names, when it names one) and
+``gen_ai.usage.{input,output}_tokens``. Reads and deletes are no GenAI operation, so
 they carry no provider either: a backend that treats any span with a GenAI provider as a
 model call would otherwise count them as calls without tokens. Every span carries
 ``gen_ai.conversation.id`` once known, ``server.address``, ``server.port``,
@@ -435,3 +434,12 @@ def current(span: CallSpan | None) -> _Current:
     an async generator): the context token must be detached where it was attached.
     """
     return _Current(span)
+
+
+def answer_model(response: object) -> str | None:
+    """The model that wrote an answer: the one its last output entry names, if any."""
+    for entry in reversed(getattr(response, "outputs", None) or ()):
+        model = getattr(entry, "model", None)
+        if isinstance(model, str):
+            return model
+    return None

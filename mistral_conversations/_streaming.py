@@ -355,7 +355,11 @@ class AsyncEventStream:
         if failure is not None:
             span.failed(failure)
         else:
-            span.answered(conversation_id=self.conversation_id, usage=usage)
+            span.answered(
+                conversation_id=self.conversation_id,
+                model=_otel.answer_model(self._acc.result()),
+                usage=usage,
+            )
             span.end()
 
     def _close_body(self) -> None:

@@ -36,6 +36,8 @@ async def test_a_turn_is_one_chat_span_with_its_usage(
     attributes = dict(span.attributes or {})
     assert attributes["gen_ai.operation.name"] == "chat"
     assert attributes["gen_ai.request.model"] == "mistral-small-latest"
+    assert reply.outputs[-1].model == "mistral-small-latest"  # type: ignore[union-attr]
+    assert attributes["gen_ai.response.model"] == "mistral-small-latest"
     assert attributes["gen_ai.conversation.id"] == reply.conversation_id
     assert attributes["gen_ai.usage.input_tokens"] == reply.usage.prompt_tokens
     assert attributes["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
@@ -68,6 +70,16 @@ async def test_a_stream_span_ends_with_the_stream(
     assert attributes["gen_ai.conversation.id"] == reply.conversation_id
     assert attributes["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
     assert "gen_ai.response.time_to_first_chunk" in attributes
+    assert "gen_ai.response.model" not in attributes  # an agent's answer names no model
+
+
+async def test_a_model_s_stream_span_names_the_model_that_answered(
+    client: AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    async with client.start_stream(inputs="one two", model="mistral-large-latest") as stream:
+        await stream.response()
+    attributes = dict(only_span(exporter).attributes or {})
+    assert attributes["gen_ai.response.model"] == "mistral-large-latest"
 
 
 async def test_a_stream_left_early_is_not_an_error(exporter: InMemorySpanExporter) -> None:
