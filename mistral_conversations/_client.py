@@ -244,8 +244,10 @@ class AsyncClient:
     ``ssl=False`` turns verification off, with a warning. ``session_factory=`` returns
     an ``aiohttp.ClientSession`` of your own (connector, resolver, trace configs); it is
     called once per event loop, and the client still applies its key, headers,
-    timeouts, retries and limits to every request, and closes the session when it
-    closes its own.
+    timeouts, retries and size limits to every request, and closes the session when it
+    closes its own. The session's connector is yours: ``max_connections``,
+    ``trace_configs`` and the check of pooled connections before reuse do not apply to
+    it.
 
     Every operation takes ``extra_query=`` (query parameters added as they are), and
     those with a body ``extra_body=`` (fields merged into the JSON as they are): the

@@ -120,7 +120,9 @@ def _link_message(failure: LinkFailure) -> str:
         return (
             f"The TLS certificate of {origin} failed verification ({detail}); the request "
             "was not sent, and trying again cannot help. If the server uses a private "
-            "certificate authority, set SSL_CERT_FILE to its CA bundle (a PEM file)."
+            "certificate authority, pass AsyncClient(ssl=ssl.create_default_context("
+            "cafile=...)) with its CA bundle (a PEM file), or set SSL_CERT_FILE to that file "
+            "before the process starts."
         )
     if link is Link.TLS_HANDSHAKE:
         return (

@@ -335,6 +335,7 @@ async def test_an_untrusted_certificate_says_so_and_is_not_retried(
     message = str(caught.value)
     assert message.startswith(f"The TLS certificate of {url} failed verification (")
     assert "SSL_CERT_FILE" in message
+    assert "AsyncClient(ssl=ssl.create_default_context(cafile=...))" in message
     assert caught.value.attempts == 1
     assert seen == []
 
