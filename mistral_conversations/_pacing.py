@@ -9,6 +9,8 @@ when the count says nothing is left. A 429 empties the budget until the answer's
 
 The counts are conservative: calls in flight when an answer arrives are taken as not
 yet counted by the server, so a burst of concurrent calls never overdraws a budget.
+Until the first answer, calls go one at a time: the budget is not known yet, and a
+batch that starts with a burst would otherwise spend it blind.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Pacer:
         self._requests = _Budget()
         self._tokens = _Budget()
         self._in_flight = 0
+        self._heard = False  # whether any answer came yet
         self._cost = 0.0  # the tokens a call costs, on average so far
         self._costs_seen = 0
         # Each loop's waiters wait on an event set when an answer teaches something new:
@@ -90,10 +93,14 @@ class Pacer:
     async def acquire(self) -> None:
         """Wait while a known budget is spent, then take this call's share of it."""
         while True:
-            now = self._clock()
-            delay = max(self._requests.wait(now), self._tokens.wait(now))
-            if delay <= 0:
-                break
+            delay: float | None
+            if not self._heard and self._in_flight:
+                delay = None  # the first call is out: wait for what its answer says
+            else:
+                now = self._clock()
+                delay = max(self._requests.wait(now), self._tokens.wait(now))
+                if delay <= 0:
+                    break
             loop = asyncio.get_running_loop()
             news = self._news.get(loop)
             if news is None:
@@ -108,6 +115,7 @@ class Pacer:
 
     def learn(self, status: int, headers: Mapping[str, str]) -> None:
         """Take in what an answer (of a call acquired and not yet released) reports."""
+        self._heard = True
         limits = RateLimit.from_headers(headers, now=self._clock())
         if limits is not None:
             others = self._in_flight - 1
@@ -134,6 +142,8 @@ class Pacer:
     def release(self) -> None:
         """The attempt acquired before is over."""
         self._in_flight -= 1
+        if not self._heard:
+            self._wake()  # it ended with no answer: the next call goes first instead
 
     def _wake(self) -> None:
         for loop, news in list(self._news.items()):

@@ -70,8 +70,33 @@ async def test_each_call_takes_one_request_of_what_is_left() -> None:
     assert not await acquired_within(pacer, 0.2)
 
 
+async def test_until_the_first_answer_calls_go_one_at_a_time() -> None:
+    pacer = Pacer()
+    await pacer.acquire()
+    waiter = asyncio.ensure_future(pacer.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    pacer.learn(200, headers(remaining=5, reset=30))
+    await asyncio.wait_for(waiter, 2)
+    assert await acquired_within(pacer, 0.5)  # once heard, calls overlap
+
+
+async def test_a_first_call_that_got_no_answer_lets_the_next_go_first() -> None:
+    pacer = Pacer()
+    await pacer.acquire()
+    waiters = [asyncio.ensure_future(pacer.acquire()) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    pacer.release()  # a connection error: nothing learnt
+    await asyncio.sleep(0.05)
+    assert [w.done() for w in waiters].count(True) == 1
+    pacer.learn(200, {})
+    pacer.release()
+    await asyncio.wait_for(asyncio.gather(*waiters), 2)
+
+
 async def test_calls_in_flight_count_against_a_report() -> None:
     pacer = Pacer()
+    await answered(pacer, 200, headers(remaining=10, reset=30))
     for _ in range(3):
         await pacer.acquire()
     # The server says 3 are left, but two other calls are still on their way.
@@ -166,6 +191,22 @@ async def test_a_paced_batch_meets_no_429() -> None:
         statuses = await batch(server, pace=True)
     assert statuses == [200] * 200
     assert server.processed["POST", "/v1/conversations"] == 200
+
+
+async def test_a_paced_batch_that_starts_all_at_once_meets_no_429() -> None:
+    statuses: list[int] = []
+    async with (
+        LocalServer(requests_per_minute=20, rate_window=0.5) as server,
+        AsyncClient(
+            api_key=server.api_key,
+            base_url=server.base_url,
+            retry=RetryPolicy.disabled(),
+            pace=True,
+            on_response=lambda attempt: statuses.append(attempt.status),
+        ) as client,
+    ):
+        await asyncio.gather(*(client.start(inputs=f"{n}", model="m") for n in range(60)))
+    assert statuses == [200] * 60
 
 
 async def test_the_same_batch_unpaced_meets_429s() -> None:
