@@ -36,7 +36,7 @@ from ._functions import (
     parse_arguments,
 )
 from ._mcp import McpFunction, McpToolError, is_mcp_session, mcp_functions
-from .errors import ConfigurationError, MaxRoundsError, OutputDecodeError
+from .errors import ConfigurationError, MaxRoundsError, OutputDecodeError, ToolDefinitionError
 from .models import (
     CompletionArgs,
     Conversation,
@@ -46,6 +46,7 @@ from .models import (
     Entry,
     FunctionCallEntry,
     FunctionResultEntry,
+    FunctionTool,
     MessageInputEntry,
     ToolCallConfirmation,
 )
@@ -131,6 +132,23 @@ Decisions: TypeAlias = (
 _Function: TypeAlias = "FunctionSpec | McpFunction"
 
 
+def _refuse_a_bare_function_tool(tool: Any) -> None:
+    # A function tool given as a schema would be offered to the model with nothing here
+    # to run when the model calls it.
+    if isinstance(tool, FunctionTool):
+        name: Any = tool.function.name
+    elif isinstance(tool, Mapping) and tool.get("type") == "function":
+        name = (tool.get("function") or {}).get("name")
+    else:
+        return
+    raise ToolDefinitionError(
+        f"the function tool {name!r} is a schema with no Python function behind it, and "
+        "run() can only call the functions it is given: pass the function itself (its "
+        "signature and docstring make the schema), or call start()/append() and answer "
+        "its calls yourself"
+    )
+
+
 class _Toolbox:
     """The tools of a run: callables described as function tools, and tool models."""
 
@@ -146,6 +164,7 @@ class _Toolbox:
             elif callable(tool) and not attrs.has(type(tool)):
                 self._add(describe_function(tool))
             else:
+                _refuse_a_bare_function_tool(tool)
                 self.models.append(tool)
 
     def _add(self, function: _Function) -> None:

@@ -27,8 +27,10 @@ from mistral_conversations import (
     converter,
 )
 from mistral_conversations.models import (
+    Function,
     FunctionCallEntry,
     FunctionResultEntry,
+    FunctionTool,
     MessageOutputEntry,
     MessageOutputEvent,
     ResponseDoneEvent,
@@ -179,11 +181,16 @@ async def test_a_round_s_calls_run_side_by_side(client: AsyncClient) -> None:
 async def test_errors_are_reported_to_the_model_without_a_traceback(
     client: AsyncClient, local_server: LocalServer
 ) -> None:
-    ghost = {"type": "function", "function": {"name": "ghost", "parameters": {}}}
+    def ghost() -> str:
+        """Gone by the second run."""
+        return "boo"
+
+    # The conversation keeps the tools of its first run; the second brings no ghost.
+    first = await client.run("hello", tools=[explode, add, ghost], model=MODEL)
     result = await client.run(
         'explode and add({"a": "two", "b": 2}) and ghost',
-        tools=[explode, add, ghost],
-        model=MODEL,
+        tools=[explode, add],
+        conversation_id=first.conversation_id,
     )
     results = [e.result for e in result.entries if isinstance(e, FunctionResultEntry)]
     assert [json.loads(r) for r in results] == [
@@ -423,6 +430,16 @@ async def test_bad_runs_are_refused_before_sending(
     cases: list[tuple[dict[str, Any], type[Exception], str]] = [
         ({"tools": [untyped]}, ToolDefinitionError, "parameter 'x'"),
         ({"tools": [add, add]}, ConfigurationError, "two tools are named 'add'"),
+        (
+            {"tools": [FunctionTool(function=Function(name="lookup", parameters={}))]},
+            ToolDefinitionError,
+            "the function tool 'lookup' is a schema with no Python function behind it",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "find", "parameters": {}}}]},
+            ToolDefinitionError,
+            "the function tool 'find' is a schema",
+        ),
         ({"max_rounds": 0}, ConfigurationError, "max_rounds must be an int of at least 1"),
         ({"output_type": dict}, ConfigurationError, "output_type must be an attrs class"),
         ({"decisions": {"c": "allow"}}, ConfigurationError, "give its conversation_id= too"),
