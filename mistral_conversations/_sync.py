@@ -35,6 +35,7 @@ __all__ = ["Client", "EventStream"]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _T = TypeVar("_T")
+_C = TypeVar("_C", bound=Callable[..., Any])
 
 # How long interpreter exit waits for a loop thread to close its connections. They
 # close in milliseconds; the bound only keeps a wedged loop from holding up the exit.
@@ -247,9 +248,14 @@ def _blocking_stream(
         # Building the stream only checks arguments and sends nothing: safe in this thread.
         return EventStream(method(self._async, *args, **kwargs), self)
 
-    call.__annotations__ = {**method.__annotations__, "return": "EventStream"}
+    return _returning(call, method, "EventStream")
+
+
+def _returning(call: _C, method: Callable[..., Any], annotation: str) -> _C:
+    """Say what the blocking twin returns: ``functools.wraps`` copied the async one's."""
+    call.__annotations__ = {**method.__annotations__, "return": annotation}
     call.__signature__ = inspect.signature(method).replace(  # type: ignore[attr-defined]
-        return_annotation="EventStream"
+        return_annotation=annotation
     )
     return call
 
@@ -262,6 +268,7 @@ _Self = TypeVar("_Self", bound="BlockingIterator[Any]")
 def _blocking_iterator(
     method: Callable[Concatenate[AsyncClient, _P], _S],
     wrap: Callable[[_S, Client], _I],
+    returns: str,
 ) -> Callable[Concatenate[Client, _P], _I]:
     """Make the blocking twin of an AsyncClient method that returns an async iterator."""
 
@@ -270,7 +277,7 @@ def _blocking_iterator(
         # Building it only checks the arguments and sends nothing: safe in this thread.
         return wrap(method(self._async, *args, **kwargs), self)
 
-    return call
+    return _returning(call, method, returns)
 
 
 def _conversations(
@@ -404,9 +411,11 @@ class Client:
     restart_stream = _blocking_stream(AsyncClient.restart_stream)
     run = _without_mcp(_blocking(AsyncClient.run))
     run_stream = _without_mcp(
-        _blocking_iterator(AsyncClient.run_stream, lambda run, c: RunStream(run, c))
+        _blocking_iterator(AsyncClient.run_stream, lambda run, c: RunStream(run, c), "RunStream")
     )
-    iter_conversations = _blocking_iterator(AsyncClient.iter_conversations, _conversations)
+    iter_conversations = _blocking_iterator(
+        AsyncClient.iter_conversations, _conversations, "BlockingIterator[Conversation]"
+    )
 
 
 _END = object()

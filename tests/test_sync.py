@@ -84,6 +84,20 @@ def test_signatures_match_the_async_client(name: str) -> None:
         assert sync_sig.return_annotation == async_sig.return_annotation
 
 
+@pytest.mark.parametrize(
+    ("name", "returns"),
+    [
+        ("run", "RunResult"),
+        ("run_stream", "RunStream"),
+        ("iter_conversations", "BlockingIterator[Conversation]"),
+    ],
+)
+def test_the_run_and_paging_twins_say_what_they_return(name: str, returns: str) -> None:
+    sync_sig = inspect.signature(getattr(Client, name))
+    assert sync_sig.parameters == inspect.signature(getattr(AsyncClient, name)).parameters
+    assert sync_sig.return_annotation == returns
+
+
 def test_constructor_matches() -> None:
     assert inspect.signature(Client).parameters == inspect.signature(AsyncClient).parameters
 
