@@ -860,6 +860,7 @@ class AsyncClient:
 
     # -- the function tools loop, and every conversation -------------------------------
 
+    @_sdk_keywords
     async def run(
         self,
         inputs: Inputs | None = None,
@@ -874,6 +875,12 @@ class AsyncClient:
         max_rounds: int = 10,
         confirm: Confirm | None = None,
         decisions: Decisions | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
     ) -> RunResult:
         """Run a conversation with function tools that run here, to its final answer.
 
@@ -894,13 +901,16 @@ class AsyncClient:
         on, here or in another process (``confirm``, if given again, is asked about the
         calls that ``decisions`` leaves out). ``output_type``, an attrs class, asks for its
         JSON schema as the response format and decodes the final answer into
-        ``RunResult.output``.
+        ``RunResult.output``. ``name``, ``description`` and ``metadata`` go with a
+        conversation the run starts; ``timeout``, ``retry`` and ``headers`` apply to each
+        request of the run, as to any call.
         """
         arguments = _run_arguments(locals())
         from ._run import AsyncRunStream, start_run
 
         return await AsyncRunStream(start_run(self, stream=False, **arguments)).result()
 
+    @_sdk_keywords
     def run_stream(
         self,
         inputs: Inputs | None = None,
@@ -915,6 +925,12 @@ class AsyncClient:
         max_rounds: int = 10,
         confirm: Confirm | None = None,
         decisions: Decisions | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Headers | None = None,
     ) -> AsyncRunStream:
         """:meth:`run`, as the events of every round and a result event per function.
 

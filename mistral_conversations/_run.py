@@ -52,7 +52,9 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, Inputs
+    from ._client import AsyncClient, Headers, Inputs
+    from ._retry import RetryPolicy
+    from ._timeout import Timeout
 
 __all__ = [
     "AsyncRunStream",
@@ -334,6 +336,12 @@ class _Run:
         max_rounds: int,
         confirm: Confirm | None,
         decisions: Decisions | None,
+        name: str | None,
+        description: str | None,
+        metadata: Mapping[str, Any] | None,
+        timeout: Timeout | float | None,
+        retry: RetryPolicy | None,
+        headers: Headers | None,
         stream: bool,
     ) -> None:
         if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 1:
@@ -351,10 +359,14 @@ class _Run:
                 "decisions= resumes the pending calls, whose results are what the model "
                 "reads next; send new inputs in a run after this one"
             )
-        elif model is not None or agent_id is not None or instructions is not None:
+        elif any(
+            setting is not None
+            for setting in (model, agent_id, instructions, name, description, metadata)
+        ):
             raise ConfigurationError(
-                "model=, agent_id= and instructions= are the settings a conversation starts "
-                "with; a run that goes on with conversation_id= keeps the conversation's"
+                "model=, agent_id=, instructions=, name=, description= and metadata= are the "
+                "settings a conversation starts with; a run that goes on with "
+                "conversation_id= keeps the conversation's"
             )
         self.client = client
         self.toolbox = _Toolbox(tools)
@@ -368,6 +380,9 @@ class _Run:
         self.agent_id = agent_id
         self.conversation_id = conversation_id
         self.instructions = instructions
+        self.labels = {"name": name, "description": description, "metadata": metadata}
+        # Each request of the run is a call like any other, with the caller's settings.
+        self.per_call: dict[str, Any] = {"timeout": timeout, "retry": retry, "headers": headers}
         self.output_type = output_type
         self.output = _output_spec(output_type)
         self.completion_args = _with_output_type(completion_args, output_type, self.output)
@@ -431,6 +446,8 @@ class _Run:
                 "instructions": self.instructions,
                 "tools": self.toolbox.for_request or None,
                 "completion_args": self.completion_args,
+                **self.labels,
+                **self.per_call,
             }
             if not self.stream:
                 self.reply = await client.start(**arguments)
@@ -444,6 +461,7 @@ class _Run:
             "inputs": inputs or None,
             "completion_args": self.completion_args,
             "tool_confirmations": confirmations or None,
+            **self.per_call,
         }
         if not self.stream:
             self.reply = await client.append(self.conversation_id, **arguments)
@@ -523,7 +541,7 @@ class _Run:
     async def _resumed(self) -> list[FunctionCallEntry]:
         """The calls of the conversation still unanswered, for the decisions given."""
         assert self.conversation_id is not None
-        history = await self.client.get_history(self.conversation_id)
+        history = await self.client.get_history(self.conversation_id, **self.per_call)
         # The last turn's calls: those after the last entry the client sent.
         last_turn: list[Any] = []
         for entry in reversed(history.entries):

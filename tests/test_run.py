@@ -418,6 +418,44 @@ async def test_leaving_a_run_stream_early_closes_it(
     assert len(requests_to(local_server)) == 1
 
 
+async def test_a_run_s_settings_reach_each_of_its_requests(
+    client: AsyncClient, local_server: LocalServer
+) -> None:
+    result = await client.run(
+        'add({"a": 1, "b": 2})',
+        tools=[add],
+        model=MODEL,
+        name="sums",
+        description="adds things",
+        metadata={"team": "maths"},
+        headers={"x-trace": "t-1"},
+    )
+    assert result.output_text == "Result: 3"
+    sent = requests_to(local_server)
+    assert len(sent) == 2  # the start, then the append with the result
+    start = sent[0].json
+    assert (start["name"], start["description"], start["metadata"]) == (
+        "sums",
+        "adds things",
+        {"team": "maths"},
+    )
+    assert "name" not in sent[1].json
+    assert [r.headers["x-trace"] for r in sent] == ["t-1", "t-1"]
+
+
+async def test_a_run_s_retry_and_timeout_are_its_own(
+    client: AsyncClient, local_server: LocalServer
+) -> None:
+    local_server.fail_next(1, status=503)  # the client's own policy: no retries
+    result = await client.run("hi", model=MODEL, retry=RetryPolicy(initial_delay=0))
+    assert result.output_text == "Echo: hi"
+    assert len(requests_to(local_server)) == 2
+    with pytest.raises(TypeError, match=r"timeout_ms=, the official SDK's keyword; here it is"):
+        await client.run("hi", model=MODEL, timeout_ms=5000)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"use run_stream\(\) for a stream of events"):
+        await client.run("hi", model=MODEL, stream=True)  # type: ignore[call-arg]
+
+
 # -- checks before anything is sent ----------------------------------------------------------
 
 
@@ -449,6 +487,8 @@ async def test_bad_runs_are_refused_before_sending(
             await client.run("hi", model=MODEL, **extra)
     with pytest.raises(ConfigurationError, match="keeps the conversation's"):
         await client.run("hi", conversation_id="conv_1", model=MODEL)
+    with pytest.raises(ConfigurationError, match="keeps the conversation's"):
+        await client.run("hi", conversation_id="conv_1", name="renamed")
     with pytest.raises(ConfigurationError, match="send new inputs in a run after this one"):
         await client.run("hi", conversation_id="conv_1", decisions={"c": "allow"})
     with pytest.raises(ConfigurationError, match="decide 'allow' or 'deny'"):
