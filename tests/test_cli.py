@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import errno
+import inspect
 import io
 import json
+import logging
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -21,8 +26,9 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from mistral_conversations import Client
+from mistral_conversations import AsyncClient, Client
 from mistral_conversations.__main__ import main
+from mistral_conversations._cli import _parser
 from mistral_conversations._cli.chat import _Chat
 from mistral_conversations._cli.render import entries_table
 from mistral_conversations.models import (
@@ -48,6 +54,18 @@ MODEL = "mistral-small-latest"
 posix_signals = pytest.mark.skipif(
     sys.platform == "win32", reason="SIGINT cannot be sent to one process on Windows"
 )
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -514,6 +532,20 @@ def test_list_table_and_json(api: LocalServer, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == "No conversations on page 5.\n"
 
 
+def test_list_asks_for_the_library_s_page_size(
+    api: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library_default = inspect.signature(AsyncClient.list).parameters["page_size"].default
+    assert library_default == 100
+    assert main(["list"]) == 0
+    assert main(["list", "--page-size", "7"]) == 0
+    assert [request.query["page_size"] for request in api.requests] == ["100", "7"]
+    assert main(["list", "--help"]) == 0
+    assert "conversations per page (default: 100, as client.list())" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
 def test_list_shows_agent_conversations(
     api: LocalServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -601,6 +633,34 @@ def test_numbers_and_ids_out_of_range_are_usage_errors(
     assert "argument --page-size: must be at least 1" in err
     assert "'..' is not an id" in err
     assert "Traceback" not in err
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    [subparsers] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def test_every_argument_and_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = _parser()
+    commands = _commands(parser)
+    assert sorted(commands) == ["chat", "delete", "demo", "history", "list", "serve"]
+    for name, command in [("", parser), *commands.items()]:
+        for action in command._actions:
+            label = f"{name or 'mistral-conversations'} {action.dest}"
+            assert action.help, f"{label} has no help"
+            assert action.help != argparse.SUPPRESS, label
+            # A default worth knowing is said (0 too): not a flag's False, nor no value.
+            unsaid = action.default is None or action.default is False
+            if not unsaid and action.default != argparse.SUPPRESS:
+                assert "default: " in action.help, f"{label} does not say its default"
+    # What the user sees: each positional argument is described in its command's --help.
+    for name in ("history", "delete"):
+        assert main([name, "--help"]) == 0
+        described = re.search(
+            r"^positional arguments:\n  ID +(\S.*)$", capsys.readouterr().out, re.M
+        )
+        assert described is not None
+        assert described.group(1) == "the conversation's id (conv_...), as 'list' shows it"
 
 
 # -- errors in the command line's own terms -------------------------------------------
@@ -776,8 +836,20 @@ def test_serve_on_a_busy_port(
 ) -> None:
     assert main(["serve", "--port", str(local_server.port)]) == 1
     line = error_line(capsys.readouterr().err)
-    assert line.startswith(f"error: cannot listen on 127.0.0.1:{local_server.port}:")
-    assert "choose another --port" in line
+    assert line == (
+        f"error: cannot listen on 127.0.0.1:{local_server.port}: "
+        f"{os.strerror(errno.EADDRINUSE)}; choose another --port (0 picks a free one)"
+    )
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "no-such-host.invalid"])
+def test_serve_on_an_address_not_of_this_machine(
+    capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    assert main(["serve", "--host", host, "--port", "0"]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert line.startswith(f"error: cannot listen on {host}:0: ")
+    assert line.endswith("; check --host: it must name an address of this machine")
 
 
 def test_serve_in_process_until_interrupted(
@@ -798,6 +870,86 @@ def test_serve_in_process_until_interrupted(
     assert main(["serve", "--port", "0", "--api-key", "k", "--stream-delay", "0.01"]) == 0
     assert answers == ["Echo: ping"]
     assert capsys.readouterr().out == "Stopped.\n"
+
+
+def serve_banner(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[str, list[str]]:
+    """Run serve in this process with ``args``; its banner, and what a client got from
+    the first URL in it (the one a reader copies)."""
+    seen: list[str] = []
+    answers: list[str] = []
+
+    def use_then_interrupt(seconds: float) -> None:
+        banner = capsys.readouterr().out
+        seen.append(banner)
+        found = re.search(r"http://\S+", banner)
+        assert found is not None
+        with Client("test-key", base_url=found.group(0)) as client:
+            answers.append(client.start(inputs="ping", model=MODEL).output_text)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mistral_conversations._cli.serve.time.sleep", use_then_interrupt)
+    assert main(["serve", "--port", "0", *args]) == 0
+    assert capsys.readouterr().out == "Stopped.\n"
+    [banner] = seen
+    return banner, answers
+
+
+@pytest.mark.parametrize(
+    ("host", "url_host", "version"),
+    [
+        ("0.0.0.0", "127.0.0.1", 4),
+        pytest.param("::", "[::1]", 6, marks=needs_ipv6),
+    ],
+)
+def test_serve_on_every_interface_prints_a_url_to_connect_to(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    host: str,
+    url_host: str,
+    version: int,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        banner, answers = serve_banner(monkeypatch, capsys, "--host", host)
+    # The client got its answer from the URL printed first, and said nothing about it.
+    assert answers == ["Echo: ping"]
+    assert [record.getMessage() for record in caplog.records] == []
+    lines = banner.splitlines()
+    found = re.fullmatch(
+        rf"Serving the Conversations API from memory at http://{re.escape(url_host)}:(\d+)",
+        lines[0],
+    )
+    assert found is not None, lines[0]
+    port = found.group(1)
+    # Other machines are told the host's name, and that the key would cross in clear.
+    assert lines[1] == (
+        f"Listening on every IPv{version} interface ({host}): from other machines, use this "
+        f"one's name or address, e.g. http://{socket.gethostname()}:{port} (plain http: "
+        "the key travels in clear)"
+    )
+    # The wildcard is never offered as an address to connect to.
+    assert f"://{host}:" not in banner
+    assert f"://[{host}]:" not in banner
+    url = shlex.quote(f"http://{url_host}:{port}")  # [::1] is quoted for the shell
+    assert f"MISTRAL_BASE_URL={url} MISTRAL_API_KEY=test-key" in banner
+
+
+@needs_ipv6
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_serve_writes_an_ipv6_address_as_a_url_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str
+) -> None:
+    banner, answers = serve_banner(monkeypatch, capsys, "--host", host)
+    assert answers == ["Echo: ping"]
+    assert re.match(r"Serving the Conversations API from memory at http://\[::1\]:\d+\n", banner)
+    assert "Listening on every" not in banner
+
+
+def test_serve_refuses_an_empty_host(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", ""]) == 2
+    assert "argument --host: an address cannot be empty" in capsys.readouterr().err
 
 
 # -- the whole program ------------------------------------------------------------------

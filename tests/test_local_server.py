@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
+from mistral_conversations import AsyncClient
 from mistral_conversations.testing import LocalServer
 
 SPEC: dict[str, Any] = yaml.safe_load(
@@ -1057,3 +1058,28 @@ def test_stopping_during_a_slow_stream_is_prompt() -> None:
         asyncio.run(begin_stream())
         began = time.monotonic()
     assert time.monotonic() - began < 2
+
+
+async def test_a_server_on_every_interface_gives_a_url_a_client_can_use() -> None:
+    async with (
+        LocalServer(host="0.0.0.0") as server,
+        AsyncClient(server.api_key, base_url=server.base_url) as client,
+    ):
+        assert server.base_url == f"http://127.0.0.1:{server.port}"
+        assert (await client.start(inputs="hi", model="m")).output_text == "Echo: hi"
+
+
+def test_an_ipv6_host_is_bracketed_in_the_url() -> None:
+    from mistral_conversations.testing._server import loopback_for, url_host
+
+    assert [url_host(h) for h in ("::1", "127.0.0.1", "example.org")] == [
+        "[::1]",
+        "127.0.0.1",
+        "example.org",
+    ]
+    assert [loopback_for(h) for h in ("0.0.0.0", "::", "::1", "localhost")] == [
+        "127.0.0.1",
+        "::1",
+        None,
+        None,
+    ]

@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        title="commands",
+        metavar="COMMAND",
+        required=True,
+        help="one of these; 'mistral-conversations COMMAND --help' describes it",
+    )
     add_demo_command(commands)
     add_chat_command(commands)
     add_browse_commands(commands)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from typing import TYPE_CHECKING
 
+from .._client import AsyncClient
 from .common import add_api_options, api_client, identifier, non_negative, positive
 from .render import conversations_table, entries_table, to_json
 
@@ -15,6 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["add_browse_commands"]
 
 _NO_KEY_INSTEAD = "run 'mistral-conversations demo' to see the API at work without one."
+# The library's own default, so that 'list' and client.list() show the same page.
+_PAGE_SIZE: int = inspect.signature(AsyncClient.list).parameters["page_size"].default
+_ID_HELP = "the conversation's id (conv_...), as 'list' shows it"
 
 
 def _add(commands: Commands, name: str, help: str) -> argparse.ArgumentParser:
@@ -33,16 +38,19 @@ def add_browse_commands(commands: Commands) -> None:
         "--page", type=non_negative, default=0, help="page number, from 0 (default: 0)"
     )
     listing.add_argument(
-        "--page-size", type=positive, default=20, help="conversations per page (default: 20)"
+        "--page-size",
+        type=positive,
+        default=_PAGE_SIZE,
+        help=f"conversations per page (default: {_PAGE_SIZE}, as client.list())",
     )
     listing.set_defaults(run=_list)
 
     history = _add(commands, "history", "Show every entry of a conversation.")
-    history.add_argument("conversation_id", type=identifier, metavar="ID")
+    history.add_argument("conversation_id", type=identifier, metavar="ID", help=_ID_HELP)
     history.set_defaults(run=_history)
 
     delete = _add(commands, "delete", "Delete a conversation.")
-    delete.add_argument("conversation_id", type=identifier, metavar="ID")
+    delete.add_argument("conversation_id", type=identifier, metavar="ID", help=_ID_HELP)
     delete.set_defaults(run=_delete)
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import ipaddress
+import os
 import shlex
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -47,12 +51,23 @@ def add_serve_command(commands: Commands) -> None:
     parser = commands.add_parser(
         "serve", help="Run the embedded server until Ctrl-C.", description=_DESCRIPTION
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        type=_host,
+        default="127.0.0.1",
+        help=(
+            "address to listen on (default: 127.0.0.1; 0.0.0.0 or :: for every IPv4 or IPv6 "
+            "interface)"
+        ),
+    )
     parser.add_argument(
         "--port", type=_port, default=8080, help="port to listen on (default: 8080; 0: any free)"
     )
     parser.add_argument(
-        "--api-key", default="test-key", metavar="KEY", help="the key clients must send"
+        "--api-key",
+        default="test-key",
+        metavar="KEY",
+        help="the key clients must send (default: test-key)",
     )
     parser.add_argument(
         "--stream-delay",
@@ -64,11 +79,35 @@ def add_serve_command(commands: Commands) -> None:
     parser.set_defaults(run=_serve)
 
 
-def _banner(base_url: str, api_key: str) -> str:
+def _host(text: str) -> str:
+    """An argparse type: the address to listen on; an IPv6 one may be in brackets."""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if not text.strip():
+        # aiohttp would listen on IPv4 and IPv6 at once, each on a port of its own.
+        raise argparse.ArgumentTypeError(
+            "an address cannot be empty (0.0.0.0 or :: listens on every IPv4 or IPv6 interface)"
+        )
+    return text
+
+
+def _banner(host: str, base_url: str, port: int, api_key: str) -> str:
+    from ..testing._server import loopback_for, url_host
+
+    loopback = loopback_for(host)
     env = f"MISTRAL_BASE_URL={shlex.quote(base_url)} MISTRAL_API_KEY={shlex.quote(api_key)}"
+    lines = [f"Serving the Conversations API from memory at {base_url}"]
+    if loopback is not None:
+        # Said after the URL, so that the first URL printed is one a client can use here.
+        lines.append(
+            f"Listening on every IPv{ipaddress.ip_address(host).version} interface ({host}): "
+            f"from other machines, use this one's name or address, e.g. "
+            f"http://{url_host(socket.gethostname())}:{port} (plain http: the key travels "
+            "in clear)"
+        )
     return "\n".join(
         [
-            f"Serving the Conversations API from memory at {base_url}",
+            *lines,
             f"API key: {api_key}",
             "Point a client at it:",
             f"  {env} mistral-conversations chat",
@@ -81,23 +120,37 @@ def _banner(base_url: str, api_key: str) -> str:
     )
 
 
+def _cannot_listen(host: str, port: int, error: OSError) -> CommandError:
+    """Why the server could not listen, and which option to change."""
+    if isinstance(error, socket.gaierror) or not error.errno or error.errno < 0:
+        reason = error.strerror or str(error)
+    else:
+        # asyncio's strerror repeats the address, in Python's notation: the reason alone.
+        reason = os.strerror(error.errno)
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        advice = "check --host: it must name an address of this machine"
+    else:
+        advice = "choose another --port (0 picks a free one)"
+    from ..testing._server import url_host
+
+    return CommandError(f"cannot listen on {url_host(host)}:{port}: {reason}; {advice}")
+
+
 def _serve(args: argparse.Namespace) -> int:
     # Here, not at the top: the other commands do without the server (and aiohttp.web).
     from ..testing import LocalServer
 
+    host: str = args.host
     server = LocalServer(
-        api_key=args.api_key, host=args.host, port=args.port, stream_delay=args.stream_delay
+        api_key=args.api_key, host=host, port=args.port, stream_delay=args.stream_delay
     )
     with contextlib.ExitStack() as running:
         try:
             running.enter_context(server.run_in_thread())
         except OSError as error:
-            raise CommandError(
-                f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; "
-                "choose another --port (0 picks a free one)"
-            ) from None
+            raise _cannot_listen(host, args.port, error) from None
         # Flushed at once: whoever started us through a pipe waits for the address.
-        print(_banner(server.base_url, server.api_key), flush=True)
+        print(_banner(host, server.base_url, server.port, server.api_key), flush=True)
         # Ctrl-C is how this command is meant to end, so it is a success, not an error.
         with contextlib.suppress(KeyboardInterrupt):
             while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import json
 import math
 import threading
@@ -267,7 +268,10 @@ class LocalServer:
     def base_url(self) -> str:
         """``http://<host>:<port>``, to give a client as its base URL.
 
-        Raises :class:`RuntimeError` before :meth:`start`: the port is chosen then.
+        A server listening on every interface (``0.0.0.0`` or ``::``) gives the loopback
+        address of that IP version, since a wildcard is no address to connect to; an
+        IPv6 address is in brackets. Raises :class:`RuntimeError` before :meth:`start`:
+        the port is chosen then.
         """
         if self._runner is None:
             raise RuntimeError(
@@ -275,7 +279,7 @@ class LocalServer:
                 "'async with LocalServer() as server', 'await server.start()' or "
                 "'with server.run_in_thread()' first."
             )
-        return f"http://{self.host}:{self._port}"
+        return f"http://{url_host(loopback_for(self.host) or self.host)}:{self._port}"
 
     async def start(self) -> None:
         """Start serving in the running event loop, on a free port unless one was given."""
@@ -666,6 +670,26 @@ def _headers(request: web.Request) -> dict[str, str]:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]" if address.version == 6 else host
+
+
+def loopback_for(host: str) -> str | None:
+    """The loopback address of the IP version ``host`` is the wildcard of, if it is one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_unspecified:
+        return None
+    return "127.0.0.1" if address.version == 4 else "::1"
 
 
 def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
