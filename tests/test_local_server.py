@@ -1083,3 +1083,17 @@ def test_an_ipv6_host_is_bracketed_in_the_url() -> None:
         None,
         None,
     ]
+
+
+def test_a_server_whose_block_was_never_left_is_stopped_at_exit() -> None:
+    from mistral_conversations.testing import _server
+
+    server = LocalServer()
+    block = server.run_in_thread()
+    block.__enter__()
+    [thread] = [t for _, t in _server._in_threads if t.is_alive()]
+    _server._stop_servers_left_running()  # what atexit runs
+    assert not thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), 1).close()
+    block.gen.close()  # the generator's own finalisation, later, finds nothing left to stop

@@ -82,6 +82,16 @@ SCRIPTS = {
 
         asyncio.run(main())
     """,
+    # Python 3.13 collects the block's generator only once daemon threads are frozen.
+    "local-server-block-never-left": """
+        from mistral_conversations.testing import LocalServer
+
+        own = LocalServer()
+        block = own.run_in_thread()
+        block.__enter__()
+        client = Client(own.api_key, base_url=own.base_url)
+        client.start(inputs="hello", model="m")
+    """,
 }
 
 NOISE = (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import ipaddress
 import json
 import math
+import sys
 import threading
 import time
 import uuid
@@ -351,11 +353,13 @@ class LocalServer:
         if failure:
             thread.join()
             raise failure[0]
+        running = (loop, thread)
+        _in_threads.add(running)
         try:
             yield self
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
+            _in_threads.discard(running)
+            _stop_in_thread(loop, thread)
 
     @property
     def requests_per_minute(self) -> int | None:
@@ -670,6 +674,25 @@ def _headers(request: web.Request) -> dict[str, str]:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
+
+
+# Servers in threads whose block was never left: stopped at exit, while threads still run.
+_in_threads: set[tuple[asyncio.AbstractEventLoop, threading.Thread]] = set()
+
+
+def _stop_in_thread(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    with contextlib.suppress(RuntimeError):  # its loop has ended already
+        loop.call_soon_threadsafe(loop.stop)
+    # Once the interpreter is finalizing, a daemon thread never runs again: joining it
+    # would wait forever (Python 3.13 collects an unleft block's generator only then).
+    if not sys.is_finalizing():
+        thread.join()
+
+
+@atexit.register
+def _stop_servers_left_running() -> None:
+    while _in_threads:
+        _stop_in_thread(*_in_threads.pop())
 
 
 def url_host(host: str) -> str:
