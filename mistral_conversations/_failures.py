@@ -304,7 +304,18 @@ def _validation_detail(data: Any) -> list[ValidationErrorDetail]:
     return details
 
 
+# RFC 9110's names, which Python 3.13 took up: the same message on every Python.
+_RENAMED_PHRASES = {
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
+
+
 def _reason(status: int) -> str:
+    if status in _RENAMED_PHRASES:
+        return _RENAMED_PHRASES[status]
     try:
         return HTTPStatus(status).phrase
     except ValueError:

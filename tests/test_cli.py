@@ -378,7 +378,7 @@ def test_chat_goes_on_after_a_refused_restart(
         monkeypatch, capsys, "hello\n/restart entry_nope\nagain\nafter\n/history\n", "--local"
     )
     assert code == 0
-    assert error_line(err).startswith("error: 422 Unprocessable Entity: from_entry_id:")
+    assert error_line(err).startswith("error: 422 Unprocessable Content: from_entry_id:")
     assert "Echo: again" not in out
     # After the refusal the chat goes on in the same conversation.
     assert "assistant> Echo: after\n" in out
@@ -706,7 +706,7 @@ def test_a_refused_request_prints_what_the_server_found(
     code, _, err = chat(monkeypatch, capsys, "hello\n/restart entry_nope\nagain\n", "--local")
     assert code == 0
     line = cli_error(err)
-    assert line.startswith("error: 422 Unprocessable Entity: from_entry_id: ")
+    assert line.startswith("error: 422 Unprocessable Content: from_entry_id: ")
     assert "The server rejected the request's fields. (request id: " in line
 
 
@@ -722,7 +722,7 @@ async def test_details_the_message_does_not_give_are_printed(
     code = await asyncio.to_thread(main, ["list", "--base-url", scripted.base_url])
     assert code == 1
     line = cli_error(capsys.readouterr().err)
-    assert line.startswith("error: 422 Unprocessable Entity: Invalid query.")
+    assert line.startswith("error: 422 Unprocessable Content: Invalid query.")
     assert "query.page_size: Input should be at most 100; query.page: Input is odd" in line
 
 
