@@ -872,6 +872,22 @@ def test_serve_in_process_until_interrupted(
     assert capsys.readouterr().out == "Stopped.\n"
 
 
+def test_serve_stopped_while_writing_its_banner_is_a_clean_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    printed: list[object] = []
+
+    def interrupted_once(*args: object, **kwargs: object) -> None:
+        if not printed:
+            printed.append(args)
+            raise KeyboardInterrupt  # Ctrl-C while the banner is being written
+        print(*args)
+
+    monkeypatch.setattr("mistral_conversations._cli.serve.print", interrupted_once, raising=False)
+    assert main(["serve", "--port", "0"]) == 0
+    assert capsys.readouterr().out == "Stopped.\n"
+
+
 def serve_banner(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[str, list[str]]:

@@ -149,10 +149,11 @@ def _serve(args: argparse.Namespace) -> int:
             running.enter_context(server.run_in_thread())
         except OSError as error:
             raise _cannot_listen(host, args.port, error) from None
-        # Flushed at once: whoever started us through a pipe waits for the address.
-        print(_banner(host, server.base_url, server.port, server.api_key), flush=True)
-        # Ctrl-C is how this command is meant to end, so it is a success, not an error.
+        # Ctrl-C is how this command is meant to end, so it is a success, not an error,
+        # even while the banner is still being written.
         with contextlib.suppress(KeyboardInterrupt):
+            # Flushed at once: whoever started us through a pipe waits for the address.
+            print(_banner(host, server.base_url, server.port, server.api_key), flush=True)
             while True:
                 time.sleep(3600)
     print("Stopped.", flush=True)
