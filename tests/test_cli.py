@@ -850,6 +850,19 @@ def test_serve_on_an_address_not_of_this_machine(
     line = error_line(capsys.readouterr().err)
     assert line.startswith(f"error: cannot listen on {host}:0: ")
     assert line.endswith("; check --host: it must name an address of this machine")
+    if host == "192.0.2.1":
+        assert f": {os.strerror(errno.EADDRNOTAVAIL)};" in line
+
+
+def test_python_3_13_s_unbindable_address_reads_as_the_others_do() -> None:
+    from mistral_conversations._cli.serve import _cannot_listen
+
+    # What Python 3.13's create_server raises: no errno, the addresses in the message.
+    error = OSError("could not bind on any address out of [('192.0.2.1', 0)]")
+    assert str(_cannot_listen("192.0.2.1", 0, error)) == (
+        f"cannot listen on 192.0.2.1:0: {os.strerror(errno.EADDRNOTAVAIL)}; check --host: "
+        "it must name an address of this machine"
+    )
 
 
 def test_serve_in_process_until_interrupted(

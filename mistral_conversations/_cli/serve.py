@@ -122,12 +122,17 @@ def _banner(host: str, base_url: str, port: int, api_key: str) -> str:
 
 def _cannot_listen(host: str, port: int, error: OSError) -> CommandError:
     """Why the server could not listen, and which option to change."""
-    if isinstance(error, socket.gaierror) or not error.errno or error.errno < 0:
+    resolving = isinstance(error, socket.gaierror)
+    number = error.errno
+    if number is None and not resolving:
+        # Python 3.13's create_server, when no address it tried is available here.
+        number = errno.EADDRNOTAVAIL
+    if resolving or not number or number < 0:
         reason = error.strerror or str(error)
     else:
         # asyncio's strerror repeats the address, in Python's notation: the reason alone.
-        reason = os.strerror(error.errno)
-    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        reason = os.strerror(number)
+    if resolving or number == errno.EADDRNOTAVAIL:
         advice = "check --host: it must name an address of this machine"
     else:
         advice = "choose another --port (0 picks a free one)"
