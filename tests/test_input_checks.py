@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timezone
 from typing import Any
 
@@ -261,3 +262,34 @@ def test_a_model_is_refused_exactly_when_its_dict_is(
         else:
             outcomes.append(("accepted", converter.unstructure(parsed)))
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    ("operation", "arguments", "stream", "says"),
+    [
+        ("start", {"inputs": "x", "model": "m"}, True, "start(stream=True): use start_stream()"),
+        (
+            "start_stream",
+            {"inputs": "x", "model": "m"},
+            False,
+            "start_stream(stream=False): use start() instead",
+        ),
+        ("append", {"conversation_id": "c", "inputs": "x"}, True, "use append_stream()"),
+        ("list", {}, True, "list(stream=True): list() has no stream form; drop stream="),
+        ("get", {"conversation_id": "c"}, True, "get() has no stream form; drop stream="),
+        ("get_history", {"conversation_id": "c"}, True, "get_history() has no stream form"),
+    ],
+)
+async def test_the_sdk_s_stream_keyword_names_what_to_call(
+    operation: str, arguments: dict[str, Any], stream: bool, says: str
+) -> None:
+    async with AsyncClient("k", base_url="http://127.0.0.1:9") as client:
+        with pytest.raises(TypeError) as caught:
+            await _call(getattr(client, operation), arguments, stream)
+    assert says in str(caught.value)
+
+
+async def _call(method: Any, arguments: dict[str, Any], stream: bool) -> None:
+    result = method(**arguments, stream=stream)
+    if inspect.isawaitable(result):
+        await result
