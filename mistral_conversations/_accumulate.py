@@ -56,22 +56,30 @@ def _string(value: object, name: str) -> str:
 
 
 class _Message:
-    __slots__ = ("first", "parts")
+    __slots__ = ("chunked", "first", "parts")
 
     def __init__(self, first: MessageOutputEvent) -> None:
         self.first = first
         # content_index -> pieces in arrival order; a piece is str text or a chunk.
         self.parts: dict[int, list[str | OutputChunk]] = {}
+        # Whether any piece came as a chunk: the content is then a list of chunks.
+        self.chunked = False
 
     def add(self, event: MessageOutputEvent) -> None:
         index = _index(event.content_index, "content_index")
-        content = event.content
-        if content.__class__ is not str and not attrs.has(content.__class__):
-            raise BadEvent(f"content must be a string or a chunk, got {content!r}")
+        content: str | OutputChunk = event.content
+        if content.__class__ is not str:
+            if not attrs.has(content.__class__):
+                raise BadEvent(f"content must be a string or a chunk, got {content!r}")
+            self.chunked = True
+            if content.__class__ is TextChunk and getattr(content, "_wire", None) is None:
+                # Kept as its text: a str is no work for the cyclic GC, and a long answer
+                # held as chunks made each collection longer as the answer grew.
+                content = content.text
         pieces = self.parts.get(index)
         if pieces is None:
             pieces = self.parts[index] = []
-        pieces.append(event.content)
+        pieces.append(content)
 
     def build(self) -> MessageOutputEntry:
         first = self.first
@@ -84,9 +92,12 @@ class _Message:
         )
 
     def _content(self) -> str | list[OutputChunk]:
-        pieces = [piece for index in sorted(self.parts) for piece in self.parts[index]]
-        if all(isinstance(piece, str) for piece in pieces):
-            return "".join(piece for piece in pieces if isinstance(piece, str))
+        if not self.chunked:
+            return "".join(
+                piece
+                for index in sorted(self.parts)
+                for piece in cast("list[str]", self.parts[index])
+            )
         chunks: list[OutputChunk] = []
         for index in sorted(self.parts):
             chunks.extend(_merge_chunks(self.parts[index]))

@@ -76,6 +76,29 @@ def test_text_chunks_and_strings_join_into_one_text_chunk() -> None:
     assert content(*deltas) == [TextChunk(text="Hello there")]
 
 
+def test_text_chunks_are_held_as_their_text_until_the_end() -> None:
+    # Strings are no work for the cyclic GC; 80,000 live chunks made every full
+    # collection of a long answer longer (the long_answer benchmark was 2.2-2.4x for 2x).
+    acc = Accumulator()
+    acc.add(ResponseStartedEvent(conversation_id="conv_1"))
+    for text in ("a", "b", "c"):
+        acc.add(delta(TextChunk(text=text)))
+    [builder] = acc.outputs.values()
+    assert isinstance(builder, _accumulate._Message)
+    assert builder.parts == {0: ["a", "b", "c"]}
+    assert builder.build().content == [TextChunk(text="abc")]
+
+
+def test_a_text_chunk_with_fields_unknown_here_is_kept_whole() -> None:
+    from mistral_conversations import extra_fields
+    from mistral_conversations._convert import converter
+
+    chunk = converter.structure({"type": "text", "text": "a", "lang": "fr"}, TextChunk)
+    [kept] = content(delta(chunk))  # type: ignore[misc]
+    assert kept is chunk
+    assert extra_fields(kept) == {"lang": "fr"}
+
+
 def test_thinking_then_text_at_their_own_indexes() -> None:
     deltas = [
         delta(think("Let "), 0),
