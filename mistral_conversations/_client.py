@@ -138,7 +138,9 @@ def _body(cls: type[Any], fields: dict[str, Any], extra: Mapping[str, Any] | Non
 def _decode(answer: Answer, cls: Any) -> Any:
     def undecodable(why: str) -> ResponseDecodeError:
         content_type = answer.headers.get("Content-Type", "").partition(";")[0].strip()
-        return _failures.undecodable(answer.body, content_type.lower(), cls, why)
+        error = _failures.undecodable(answer.body, content_type.lower(), cls, why)
+        error.attempts = answer.attempts
+        return error
 
     try:
         data = _json.loads(answer.body)
@@ -156,7 +158,6 @@ def _decode(answer: Answer, cls: Any) -> Any:
         raise undecodable(str(exc)) from exc
 
 
-# The official SDK's per-call keywords, which its users pass first, and ours.
 # Set by client.with_raw_response while it runs an operation: the answers received.
 _CAPTURE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "mistral_conversations_capture", default=None

@@ -330,6 +330,8 @@ class AsyncEventStream:
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
         error.__cause__ = cause
+        if self._head is not None:
+            error.attempts = self._head.attempts  # the stream's connect may have been retried
         self._error = error
         self._finish()
 
@@ -410,7 +412,9 @@ class AsyncEventStream:
         """
         self._connect = None
         if not self._finished and self._error is None and not self._acc.done:
-            self._error = _failures.stream_closed(why, self._acc.result())
+            error = self._error = _failures.stream_closed(why, self._acc.result())
+            if self._head is not None:
+                error.attempts = self._head.attempts
         self._finished = True
         self._close_body()
         if self._span is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "Failure",
     "InputShapeError",
     "InternalServerError",
     "MaxRoundsError",

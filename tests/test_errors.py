@@ -121,6 +121,19 @@ async def test_success_with_unreadable_body(api: AsyncClient, scripted: Scripted
         await api.get_history("conv_1")
     assert info.value.body == '{"not": "a conversation"}'
     assert "ConversationHistory" in str(info.value)
+    assert info.value.attempts == 1
+
+
+async def test_an_unreadable_answer_after_a_retry_counts_both_attempts(
+    scripted: ScriptedServer,
+) -> None:
+    scripted.reply(503, b'{"message": "busy"}')
+    scripted.reply(200, b'{"not": "a conversation"}')
+    retrying = RetryPolicy(initial_delay=0, respect_retry_after=False)
+    async with AsyncClient("k", base_url=scripted.base_url, retry=retrying) as client:
+        with pytest.raises(ResponseDecodeError) as info:
+            await client.get_history("conv_1")
+    assert info.value.attempts == 2
 
 
 async def test_connection_refused_says_not_sent() -> None:

@@ -211,6 +211,25 @@ async def test_stream_cut_midway_is_not_retried(
     assert info.value.partial.output_text.startswith("Echo:")
 
 
+async def test_a_stream_error_counts_the_attempts_its_connect_took(
+    resilient: AsyncClient, local_server: LocalServer
+) -> None:
+    local_server.faults.fail_next(2, 503)
+    local_server.faults.cut_stream_after(3)
+    stream = resilient.start_stream(inputs="one two three four five six", model=MODEL)
+    with pytest.raises(StreamInterruptedError) as info:
+        await stream.response()
+    assert info.value.attempts == 3
+    local_server.stream_delay = 0.02  # the turn still arriving when the stream is closed
+    local_server.faults.fail_next(1, 503)
+    closed = resilient.start_stream(inputs="w " * 50, model=MODEL)
+    async with closed:
+        await closed.__anext__()
+    with pytest.raises(StreamInterruptedError) as info:
+        await closed.response()
+    assert info.value.attempts == 2
+
+
 async def test_stream_is_retried_before_its_first_byte(
     resilient: AsyncClient, local_server: LocalServer
 ) -> None:
