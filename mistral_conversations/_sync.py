@@ -102,8 +102,12 @@ class _LoopThread:
                 refused.append(exc)
                 done.release()
                 return
-            task.add_done_callback(lambda _: done.release())
+            task.add_done_callback(finished)
             started.append(task)
+
+        def finished(task: asyncio.Task[_R]) -> None:
+            _outcome_taken(task)
+            done.release()
 
         try:
             self.loop.call_soon_threadsafe(start)
@@ -224,6 +228,18 @@ def _arguments_of(
         return init
 
     return give
+
+
+def _outcome_taken(task: asyncio.Task[Any]) -> None:
+    """Mark a call's outcome as seen, on the loop, before its caller is woken.
+
+    The caller re-raises it with ``result()``, unless it stopped waiting: Ctrl-C while
+    it waited, or between its wake-up and ``result()``, after which the task may end
+    with an error of its own rather than the cancellation (a stream that broke as it
+    was being closed). asyncio would then print "Task exception was never retrieved".
+    """
+    if not task.cancelled():
+        task.exception()
 
 
 def _blocking(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import signal
@@ -418,6 +419,40 @@ def test_keyboard_interrupt_cancels_a_call_waiting_for_its_answer(
             time.sleep(0.02)
         assert client_connections_to(local_server.port) == 0
         assert client.start(inputs="still here", model=MODEL).output_text == "Echo: still here"
+
+
+def test_an_interrupted_call_whose_task_then_fails_prints_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    from mistral_conversations._sync import _LoopThread
+
+    failed = threading.Event()
+
+    async def fails_as_it_is_cancelled() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            failed.set()
+            raise ValueError("broke while being closed") from None
+
+    loop = _LoopThread()
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    interrupted = False
+    try:
+        loop.call(fails_as_it_is_cancelled)
+    except KeyboardInterrupt:
+        interrupted = True  # and its traceback, which holds the task, is let go here
+    finally:
+        timer.cancel()
+    assert interrupted
+    assert failed.wait(5)
+    loop.call(asyncio.sleep, 0)  # a turn of the loop: the task has ended, its callbacks ran
+    gc.collect()  # asyncio reports an outcome nobody took when the task is collected
+    loop.stop(5)
+    assert "never retrieved" not in caplog.text
 
 
 def test_unclosed_client_warns_and_stops_its_thread(local_server: LocalServer) -> None:
