@@ -106,6 +106,9 @@ def serve_http() -> None:
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
+    # Listening before the port is printed: a client that connects at once waits in the
+    # backlog instead of meeting a refusal while uvicorn is still starting.
+    listener.listen(128)
     config = uvicorn.Config(
         server.streamable_http_app(),
         log_level="warning",
