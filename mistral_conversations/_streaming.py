@@ -330,10 +330,14 @@ class AsyncEventStream:
 
     def _fail(self, error: StreamError, cause: BaseException | None = None) -> None:
         error.__cause__ = cause
-        if self._head is not None:
-            error.attempts = self._head.attempts  # the stream's connect may have been retried
-        self._error = error
+        self._keep(error)
         self._finish()
+
+    def _keep(self, error: StreamError) -> None:
+        """Hold the error that ended the stream, with the attempts its connect took."""
+        if self._head is not None:
+            error.attempts = self._head.attempts
+        self._error = error
 
     def _finish(
         self, *, complete: bool = False, usage: ConversationUsageInfo | None = None
@@ -412,9 +416,7 @@ class AsyncEventStream:
         """
         self._connect = None
         if not self._finished and self._error is None and not self._acc.done:
-            error = self._error = _failures.stream_closed(why, self._acc.result())
-            if self._head is not None:
-                error.attempts = self._head.attempts
+            self._keep(_failures.stream_closed(why, self._acc.result()))
         self._finished = True
         self._close_body()
         if self._span is not None:
