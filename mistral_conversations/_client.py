@@ -182,8 +182,6 @@ _SDK_KEYWORDS = {
     "server_url": "base_url= on the client: AsyncClient(base_url=...)",
 }
 _F = TypeVar("_F", bound=Callable[..., Any])
-# The operations that have a _stream twin.
-_STREAMED = frozenset({"start", "append", "restart", "run"})
 
 
 def _sdk_keywords(method: _F) -> _F:
@@ -221,7 +219,7 @@ def _take_sdk_keywords(name: str, streaming: bool, kwargs: dict[str, Any]) -> No
         del kwargs["stream"]
     elif streaming:
         raise TypeError(f"{name}(stream=False): use {name.removesuffix('_stream')}() instead")
-    elif name in _STREAMED:
+    elif hasattr(AsyncClient, f"{name}_stream"):
         raise TypeError(f"{name}(stream=True): use {name}_stream() for a stream of events")
     else:
         raise TypeError(f"{name}(stream=True): {name}() has no stream form; drop stream=")
