@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -143,20 +144,26 @@ async def test_leaving_async_with_closes_the_connection(local_server: LocalServe
         assert local_server.disconnects == 1
 
 
+async def cancelled_mid_read(open_stream: Callable[[], AsyncEventStream]) -> None:
+    """Read the stream ``open_stream`` gives in a task, cancelled after three events."""
+    received: list[object] = []
+
+    async def consume() -> None:
+        async for event in open_stream():
+            received.append(event)
+
+    task = asyncio.create_task(consume())
+    await wait_for(lambda: len(received) >= 3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_cancelling_the_task_closes_the_connection(local_server: LocalServer) -> None:
     local_server.stream_delay = 0.02
     async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
-        received: list[object] = []
-
-        async def consume() -> None:
-            async for event in client.start_stream(inputs="w " * 100, model=MODEL):
-                received.append(event)
-
-        task = asyncio.create_task(consume())
-        await wait_for(lambda: len(received) >= 3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        # The stream a temporary of the loop, as 'async for e in client.start_stream(...)'.
+        await cancelled_mid_read(lambda: client.start_stream(inputs="w " * 100, model=MODEL))
         await wait_for(lambda: local_server.disconnects == 1)
         assert local_server.disconnects == 1
         assert client_connections_to(local_server.port) == 0
@@ -168,17 +175,7 @@ async def test_a_stream_whose_reader_was_cancelled_says_so_when_read_again(
     local_server.stream_delay = 0.02
     async with AsyncClient(local_server.api_key, base_url=local_server.base_url) as client:
         stream = client.start_stream(inputs="w " * 100, model=MODEL)
-        received: list[object] = []
-
-        async def consume() -> None:
-            async for event in stream:
-                received.append(event)
-
-        task = asyncio.create_task(consume())
-        await wait_for(lambda: len(received) >= 3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancelled_mid_read(lambda: stream)
         for read_again in (stream.__anext__, stream.response):
             with pytest.raises(StreamInterruptedError) as caught:
                 await read_again()
