@@ -9,8 +9,10 @@ when the count says nothing is left. A 429 empties the budget until the answer's
 
 The counts are conservative: calls in flight when an answer arrives are taken as not
 yet counted by the server, so a burst of concurrent calls never overdraws a budget.
-Until the first answer, calls go one at a time: the budget is not known yet, and a
-batch that starts with a burst would otherwise spend it blind.
+Until the first attempt is over, the others wait for it: the budget is not known yet,
+and a batch that starts with a burst would otherwise spend it blind. If that attempt
+got no answer, there is nothing to learn and the rest go as they would unpaced (probing
+on, one at a time, would make a silent server cost every call its full timeout in turn).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class Pacer:
         self._requests = _Budget()
         self._tokens = _Budget()
         self._in_flight = 0
-        self._heard = False  # whether any answer came yet
+        self._first_over = False  # whether the first attempt has ended, answered or not
         self._cost = 0.0  # the tokens a call costs, on average so far
         self._costs_seen = 0
         # Each loop's waiters wait on an event set when an answer teaches something new:
@@ -94,8 +96,8 @@ class Pacer:
         """Wait while a known budget is spent, then take this call's share of it."""
         while True:
             delay: float | None
-            if not self._heard and self._in_flight:
-                delay = None  # the first call is out: wait for what its answer says
+            if not self._first_over and self._in_flight:
+                delay = None  # the first attempt is out: wait for what its answer says
             else:
                 now = self._clock()
                 delay = max(self._requests.wait(now), self._tokens.wait(now))
@@ -115,7 +117,7 @@ class Pacer:
 
     def learn(self, status: int, headers: Mapping[str, str]) -> None:
         """Take in what an answer (of a call acquired and not yet released) reports."""
-        self._heard = True
+        self._first_over = True
         limits = RateLimit.from_headers(headers, now=self._clock())
         if limits is not None:
             others = self._in_flight - 1
@@ -142,8 +144,9 @@ class Pacer:
     def release(self) -> None:
         """The attempt acquired before is over."""
         self._in_flight -= 1
-        if not self._heard:
-            self._wake()  # it ended with no answer: the next call goes first instead
+        if not self._first_over:
+            self._first_over = True  # it ended with no answer: nothing to wait for
+            self._wake()
 
     def _wake(self) -> None:
         for loop, news in list(self._news.items()):

@@ -81,16 +81,15 @@ async def test_until_the_first_answer_calls_go_one_at_a_time() -> None:
     assert await acquired_within(pacer, 0.5)  # once heard, calls overlap
 
 
-async def test_a_first_call_that_got_no_answer_lets_the_next_go_first() -> None:
+async def test_a_first_call_that_got_no_answer_lets_the_others_go() -> None:
+    # Waiting on, one call at a time, would make a silent server cost each call its
+    # whole timeout in turn: 100 calls, 100 timeouts.
     pacer = Pacer()
     await pacer.acquire()
     waiters = [asyncio.ensure_future(pacer.acquire()) for _ in range(2)]
     await asyncio.sleep(0.05)
-    pacer.release()  # a connection error: nothing learnt
-    await asyncio.sleep(0.05)
-    assert [w.done() for w in waiters].count(True) == 1
-    pacer.learn(200, {})
-    pacer.release()
+    assert not any(w.done() for w in waiters)
+    pacer.release()  # a connection error or a time limit: nothing learnt
     await asyncio.wait_for(asyncio.gather(*waiters), 2)
 
 
