@@ -254,16 +254,22 @@ class Accumulator:
         # output_index -> builder; each index is one output entry.
         self.outputs: dict[int, _Builder] = {}
 
-    def add(self, event: ConversationEvent) -> None:
-        """Take one event into account; :class:`BadEvent` (and no change) if it is unfit."""
-        if isinstance(event, MessageOutputEvent):
-            # Nearly every event: a text delta of a message already begun. The checks of
-            # the general path hold here by the classes tested.
-            index, content = event.output_index, event.content
+    def add(self, event: ConversationEvent, wire: dict[str, Any] | None = None) -> None:
+        """Take one event into account; :class:`BadEvent` (and no change) if it is unfit.
+
+        ``wire`` is the dict the converter decoded ``event`` from, if it did.
+        """
+        if wire is not None and event.__class__ is MessageOutputEvent:
+            # Nearly every event: a text delta of a message already begun. Its indexes are
+            # read from the wire, as they came, which is what reading them from the event
+            # would decode (it decodes them when first read). The checks of the general
+            # path hold here by the classes tested.
+            index, content = wire.get("output_index", 0), event.content
             if index.__class__ is int and content.__class__ is str:
                 builder = self.outputs.get(index)
-                if builder.__class__ is _Message and event.content_index.__class__ is int:
-                    pieces = builder.parts.get(event.content_index)
+                part = wire.get("content_index", 0)
+                if builder.__class__ is _Message and part.__class__ is int:
+                    pieces = builder.parts.get(part)
                     if pieces is not None:
                         pieces.append(content)
                         return

@@ -31,7 +31,7 @@ from . import models as m
 from ._time import format_datetime, parse_datetime
 from .errors import InputShapeError, Loc
 from .models._spec import ANSWER_DEFAULT
-from .models._wire import Decoded
+from .models._wire import Decoded, DecodedOnRead
 
 __all__ = ["InputShapeError", "converter", "extra_fields", "parse_input"]
 
@@ -289,6 +289,11 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
     parsed in one call. On any exception it hands the value to ``general``, so that a
     value of the wrong shape raises exactly what it always raised.
 
+    For a :class:`DecodedOnRead` model, a field whose decoding cannot fail (the str
+    hook, or a value taken as it comes) other than the ``type`` is not set at all: it
+    is decoded from the kept dict when first read, which most never are. A required one
+    is still checked to be there.
+
     A model this cannot decode that way (no slots, a validator, a converter, a factory
     default, an ``__attrs_post_init__``) keeps ``general`` itself.
     """
@@ -303,6 +308,7 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
         "general": general,
         "parse_datetime": parse_datetime,
     }
+    on_read: dict[str, Callable[[dict[str, Any]], Any]] = {}
     for field in fields:
         name, tp, default = field.name, field.type, field.default
         slot = cls.__dict__.get(name)
@@ -318,6 +324,12 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
             return general
         hook = conv.get_structure_hook(tp)
         required = default is attrs.NOTHING
+        as_str = tp is str and hook == str_hook  # cattrs calls str(value)
+        if issubclass(cls, DecodedOnRead) and name != "type" and (as_str or hook is _identity):
+            on_read[name] = _reader(name, default, as_str=as_str)
+            if required:
+                lines.append(f"    o[{name!r}]")  # a missing field fails here, not when read
+            continue
         names.update({f"set_{name}": slot.__set__, f"h_{name}": hook, f"t_{name}": tp})
         names[f"d_{name}"] = default
         value = f"o[{name!r}]"
@@ -325,7 +337,7 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
             read = value
         else:
             read = f"get({name!r})" if default is None else f"get({name!r}, d_{name})"
-        if tp is str and hook == str_hook:  # cattrs calls str(value)
+        if as_str:
             lines += [f"    v = {read}", "    if v.__class__ is not str:", "      v = str(v)"]
         elif hook is _identity:  # an int, or a union of JSON scalars, taken as it comes
             lines.append(f"    v = {read}")
@@ -350,7 +362,27 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
     exec(compile("\n".join(lines), f"<lean structure of {cls.__name__}>", "exec"), names)
     structure: _Hook = names["structure"]
     structure.__qualname__ = structure.__name__ = f"structure_{cls.__name__}"
+    if on_read:
+        cls._on_read = on_read
     return structure
+
+
+def _reader(name: str, default: Any, *, as_str: bool) -> Callable[[dict[str, Any]], Any]:
+    """How a field left for its first read is decoded from the wire dict: as the lean
+    hook would have decoded it at once."""
+    if default is attrs.NOTHING:
+
+        def read_required(wire: dict[str, Any]) -> Any:
+            value = wire[name]
+            return str(value) if as_str and value.__class__ is not str else value
+
+        return read_required
+
+    def read(wire: dict[str, Any]) -> Any:
+        value = wire.get(name, default)
+        return str(value) if as_str and value.__class__ is not str else value
+
+    return read
 
 
 def _answer_structure_fn(cls: type[Any], fields: tuple[Any, ...], general: _Hook) -> _Hook:

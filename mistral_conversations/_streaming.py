@@ -267,7 +267,7 @@ class AsyncEventStream:
             else:
                 try:
                     event = found[0](data, found[1])
-                    add(event)
+                    add(event, data)
                 except Exception:
                     event = self._take_one(message, data)
                     if event is None:

@@ -1,7 +1,8 @@
 """The Accumulator: stream events in, the ConversationResponse they add up to out.
 
 Driven directly with event models: text deltas as strings and as chunks, thinking,
-other chunks between them, content indexes out of order, and a long answer.
+other chunks between them, content indexes out of order, a long answer, and deltas
+handed over with the dict they were decoded from, as a stream hands them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mistral_conversations import _accumulate
+from mistral_conversations import _accumulate, converter
 from mistral_conversations._accumulate import Accumulator
 from mistral_conversations.models import (
     ConversationResponse,
@@ -223,3 +226,26 @@ def test_a_long_answer_builds_one_chunk_per_run_not_one_per_delta(
     built = 0
     assert content(*deltas) == expected
     assert built == 2  # the answer's text, and the thinking's
+
+
+_indexes = st.none() | st.integers(0, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"type": st.just("message.output.delta"), "id": st.just("m"), "content": st.text()},
+            optional={"output_index": _indexes, "content_index": _indexes},
+        ),
+        max_size=12,
+    )
+)
+def test_deltas_read_from_the_wire_add_up_as_the_events_do(wires: list[dict[str, Any]]) -> None:
+    # A stream hands the accumulator each decoded delta with its dict, and the indexes
+    # are read from the dict; the same deltas without it read them from the events.
+    by_wire, by_event = Accumulator(), Accumulator()
+    for wire in wires:
+        by_wire.add(converter.structure(wire, MessageOutputEvent), wire)
+        by_event.add(converter.structure(dict(wire), MessageOutputEvent))
+    assert by_wire.result() == by_event.result()

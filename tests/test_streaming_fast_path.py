@@ -9,8 +9,10 @@ and through a stream, where a malformed event must still be a StreamDecodeError.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
+import pickle
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +22,7 @@ from cattrs.gen import make_dict_structure_fn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mistral_conversations import extra_fields
 from mistral_conversations import models as m
 from mistral_conversations._convert import _LEAN_MODELS, converter
 from mistral_conversations._streaming import AsyncEventStream
@@ -151,6 +154,79 @@ def test_lean_events_are_the_frozen_models() -> None:
         "role": "assistant",
         "content": "Hi",
     }
+
+
+# Fields left for their first read (DecodedOnRead): the same values, whatever reads them.
+
+DELTA = {
+    "type": "message.output.delta",
+    "created_at": "2025-05-28T09:01:28Z",
+    "output_index": 2,
+    "id": 7,  # not a str: decoded as cattrs' str hook decodes it, when read
+    "content_index": 1,
+    "agent_id": None,
+    "content": "Hi",
+    "unknown": [1],
+}
+DELTA_BY_HAND = m.MessageOutputEvent(
+    created_at=datetime(2025, 5, 28, 9, 1, 28, tzinfo=timezone.utc),
+    output_index=2,
+    id="7",
+    content_index=1,
+    content="Hi",
+)
+
+
+def _unset(event: Any) -> set[str]:
+    """The fields whose slot is not set yet (read from the slot, not by getattr)."""
+    unset = set()
+    for field in attrs.fields(type(event)):
+        try:
+            getattr(type(event), field.name).__get__(event)
+        except AttributeError:
+            unset.add(field.name)
+    return unset
+
+
+def test_only_fields_that_cannot_fail_wait_for_their_first_read() -> None:
+    event = converter.structure(dict(DELTA), m.MessageOutputEvent)
+    # The type, the timestamp and the content are decoded at once: a bad one fails the
+    # stream where it arrives. The rest cannot fail, and most are never read.
+    assert _unset(event) == {"output_index", "id", "content_index", "model", "agent_id", "role"}
+    assert (event.id, event.model, event.role) == ("7", None, "assistant")
+    assert _unset(event) == {"output_index", "content_index", "agent_id"}
+    assert event == DELTA_BY_HAND
+    assert not _unset(event)
+    assert extra_fields(event) == {"unknown": [1]}
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        repr,
+        hash,
+        lambda event: event == DELTA_BY_HAND,
+        converter.unstructure,
+        attrs.asdict,
+        copy.copy,
+        lambda event: pickle.loads(pickle.dumps(event)),
+        lambda event: attrs.evolve(event, content="Hi"),
+    ],
+    ids=["repr", "hash", "eq", "unstructure", "asdict", "copy", "pickle", "evolve"],
+)
+def test_an_event_read_any_way_is_its_hand_built_twin(use: Any) -> None:
+    event = converter.structure(dict(DELTA), m.MessageOutputEvent)
+    assert use(event) == use(DELTA_BY_HAND)
+
+
+def test_a_misspelt_attribute_is_the_usual_error() -> None:
+    event = converter.structure(dict(DELTA), m.MessageOutputEvent)
+    with pytest.raises(AttributeError) as raised:
+        event.conent  # type: ignore[attr-defined]  # noqa: B018
+    assert str(raised.value) == "'MessageOutputEvent' object has no attribute 'conent'"
+    assert (raised.value.name, raised.value.obj) == ("conent", event)
+    assert getattr(event, "conent", "absent") == "absent"
+    assert getattr(DELTA_BY_HAND, "_wire", "unset") == "unset"
 
 
 # Through a stream: a malformed event is a StreamDecodeError, after the good ones.

@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._spec import BuiltInConnectors, ConfirmationStatus
-from ._wire import Decoded
+from ._wire import DecodedOnRead
 from .chunks import OutputChunk, TextChunk
 from .conversations import ConversationUsageInfo
 
@@ -34,7 +34,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class ResponseStartedEvent(Decoded):
+class ResponseStartedEvent(DecodedOnRead):
     """The turn started (``conversation.response.started``).
 
     ``conversation_id`` is the conversation the turn belongs to.
@@ -46,7 +46,7 @@ class ResponseStartedEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class ResponseDoneEvent(Decoded):
+class ResponseDoneEvent(DecodedOnRead):
     """The turn finished (``conversation.response.done``).
 
     ``usage`` counts the tokens of the whole turn.
@@ -58,7 +58,7 @@ class ResponseDoneEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class ResponseErrorEvent(Decoded):
+class ResponseErrorEvent(DecodedOnRead):
     """The turn failed on the server (``conversation.response.error``).
 
     ``code`` and ``message`` say what went wrong.
@@ -71,7 +71,7 @@ class ResponseErrorEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionStartedEvent(Decoded):
+class ToolExecutionStartedEvent(DecodedOnRead):
     """A built-in tool or connector started to run (``tool.execution.started``).
 
     Known values of ``name`` (``BuiltInConnectors``): ``"web_search"``,
@@ -90,7 +90,7 @@ class ToolExecutionStartedEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionDeltaEvent(Decoded):
+class ToolExecutionDeltaEvent(DecodedOnRead):
     """A piece of the arguments of a running tool (``tool.execution.delta``).
 
     ``arguments`` is the next piece of the JSON text. Known values of ``name`` are
@@ -106,7 +106,7 @@ class ToolExecutionDeltaEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class ToolExecutionDoneEvent(Decoded):
+class ToolExecutionDoneEvent(DecodedOnRead):
     """A built-in tool or connector finished (``tool.execution.done``).
 
     ``info`` is free-form. Known values of ``name`` are those of
@@ -122,7 +122,7 @@ class ToolExecutionDoneEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class MessageOutputEvent(Decoded):
+class MessageOutputEvent(DecodedOnRead):
     """A piece of a message the model is writing (``message.output.delta``).
 
     ``content`` is a piece of text or one chunk; the pieces of one message share
@@ -153,7 +153,7 @@ class MessageOutputEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class FunctionCallEvent(Decoded):
+class FunctionCallEvent(DecodedOnRead):
     """A piece of a function call the model is making (``function.call.delta``).
 
     ``arguments`` is the next piece of the JSON text. Known values of
@@ -173,7 +173,7 @@ class FunctionCallEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class AgentHandoffStartedEvent(Decoded):
+class AgentHandoffStartedEvent(DecodedOnRead):
     """The conversation is being handed to another agent (``agent.handoff.started``).
 
     Names the agent handing over.
@@ -188,7 +188,7 @@ class AgentHandoffStartedEvent(Decoded):
 
 
 @attrs.frozen(kw_only=True)
-class AgentHandoffDoneEvent(Decoded):
+class AgentHandoffDoneEvent(DecodedOnRead):
     """The conversation was handed to another agent (``agent.handoff.done``).
 
     Names the agent taking over.
