@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, get_args
@@ -104,7 +103,9 @@ class AsyncEventStream:
         self._body: StreamBody | None = None
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._acc = Accumulator()
-        self._ready: deque[ConversationEvent] = deque()
+        # The events decoded but not read yet, last first: popped from the end of a list,
+        # which an open stream pays ~0.1 KiB for where a deque costs ~0.75 KiB.
+        self._ready: list[ConversationEvent] = []
         # A StreamError, or the error that stopped the connection (e.g. a 404).
         self._error: MistralError | None = None
         self._finished = False
@@ -204,7 +205,8 @@ class AsyncEventStream:
                         else f"a read of it was interrupted by {type(exc).__name__}"
                     )
                 raise
-        return ready.popleft()
+            ready = self._ready
+        return ready.pop()
 
     async def _read_more(self) -> None:
         body = self._body
@@ -246,12 +248,19 @@ class AsyncEventStream:
         return "the client was closed"
 
     def _take(self, messages: list[ServerSentEvent]) -> None:
+        # Called only once the events decoded before are all read.
+        taken: list[ConversationEvent] = []
+        self._decode(messages, taken)
+        taken.reverse()
+        self._ready = taken
+
+    def _decode(self, messages: list[ServerSentEvent], taken: list[ConversationEvent]) -> None:
         # The loop of every event of every stream: names are looked up once, outside it,
         # and the common event (a known type, a dict with its "type") takes the shortest
         # path; anything else goes through _take_one, which names every problem.
         if self._error is not None or self._acc.done:
             return
-        add, ready = self._acc.add, self._ready.append
+        add, ready = self._acc.add, taken.append
         loads, hooks = _json.loads, _EVENT_HOOKS
         for message in messages:
             try:
@@ -404,8 +413,8 @@ class AsyncEventStream:
             first = await self.__anext__()
         except StopAsyncIteration:
             return []
-        batch = [first, *self._ready]
-        self._ready.clear()
+        batch = [first, *reversed(self._ready)]
+        self._ready = []
         return batch
 
     def _abandon(self, why: str = "close() or leaving its block") -> None:
