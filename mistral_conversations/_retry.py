@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import attrs
@@ -373,6 +372,9 @@ def parse_retry_after(
     seconds = _seconds(value)
     if seconds is not None:
         return seconds
+    # Imported here: an HTTP date is rare, and email.utils took ~5% of the package's import.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value.strip())
         if when.tzinfo is None:  # "-0000" means UTC too, with no zone claimed
