@@ -292,7 +292,8 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
     For a :class:`DecodedOnRead` model, a field whose decoding cannot fail (the str
     hook, or a value taken as it comes) other than the ``type`` is not set at all: it
     is decoded from the kept dict when first read, which most never are. A required one
-    is still checked to be there.
+    is still checked to be there. The hook then takes a third argument, ``owned``: true
+    when the dict is the caller's to give away (a stream's own), else it is copied.
 
     A model this cannot decode that way (no slots, a validator, a converter, a factory
     default, an ``__attrs_post_init__``) keeps ``general`` itself.
@@ -300,7 +301,7 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
     fields = attrs.fields(attrs.resolve_types(cls))
     if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
         return general
-    lines = ["def structure(o, _):", "  try:", "    get = o.get", "    i = new(cls)"]
+    lines = ["def structure(o, _, owned=False):", "  try:", "    get = o.get", "    i = new(cls)"]
     str_hook = conv.get_structure_hook(str)
     names: dict[str, Any] = {
         "new": object.__new__,
@@ -357,6 +358,11 @@ def _lean_structure_fn(cls: type[Any], conv: Converter, general: _Hook) -> _Hook
         # a set difference, and an event rarely outlives its dict by long.
         names["keep_wire"] = _keep_wire
         lines.append("    keep_wire(i, o)")
+    if on_read:
+        # The fields left for their first read are read from the dict then: a dict the
+        # caller still holds is copied, so that changing it later changes no event. A
+        # stream's parsed dicts are its own: it passes owned=True.
+        lines.insert(2, "    o = o if owned else dict(o)")
     # Outside the except clause, so that general's error does not chain the lean one.
     lines += ["    return i", "  except Exception:", "    pass", "  return general(o, cls)"]
     exec(compile("\n".join(lines), f"<lean structure of {cls.__name__}>", "exec"), names)

@@ -219,6 +219,15 @@ def test_an_event_read_any_way_is_its_hand_built_twin(use: Any) -> None:
     assert use(event) == use(DELTA_BY_HAND)
 
 
+def test_changing_the_decoded_dict_afterwards_changes_no_event() -> None:
+    data = dict(DELTA)
+    event = converter.structure(data, m.MessageOutputEvent)
+    for name in ("output_index", "id", "content_index", "model", "agent_id", "role", "unknown"):
+        data[name] = "changed"
+    assert event == DELTA_BY_HAND
+    assert extra_fields(event) == {"unknown": [1]}
+
+
 def test_a_misspelt_attribute_is_the_usual_error() -> None:
     event = converter.structure(dict(DELTA), m.MessageOutputEvent)
     with pytest.raises(AttributeError) as raised:
