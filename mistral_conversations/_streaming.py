@@ -38,6 +38,13 @@ __all__ = ["AsyncEventStream", "text_of"]
 
 _EventHook = Callable[..., ConversationEvent]
 
+_ALREADY_READ = (
+    "this stream is already being read, by another task (or another thread, through a "
+    "blocking EventStream), and its events go to one reader at a time. Read it in one "
+    "place and pass the events on (an asyncio.Queue, a queue.Queue), or start one stream "
+    "per reader"
+)
+
 
 @functools.cache
 def _event_hooks() -> tuple[_EventHook, dict[str, tuple[_EventHook, type[Any]]]]:
@@ -78,6 +85,9 @@ class AsyncEventStream:
     still open is closed when it is collected, with a ``ResourceWarning``: to leave a
     loop with ``break``, read the stream inside ``async with``.
 
+    One reader at a time: a read from another task while one waits for the next chunk
+    raises ``RuntimeError`` at once, and leaves the stream to the first.
+
     The request is sent at most once, ever: a stream whose connecting failed or was
     cancelled, or that was closed, raises its error (or
     :class:`~mistral_conversations.errors.StreamInterruptedError`) when read again.
@@ -95,6 +105,7 @@ class AsyncEventStream:
         "_finished",
         "_head",
         "_limit",
+        "_reading",
         "_ready",
         "_span",
         "_timer",
@@ -116,6 +127,8 @@ class AsyncEventStream:
         # The events decoded but not read yet, last first: popped from the end of a list,
         # which an open stream pays ~0.1 KiB for where a deque costs ~0.75 KiB.
         self._ready: list[ConversationEvent] = []
+        # Whether a read is waiting for the connection or the next chunk.
+        self._reading = False
         # A StreamError, or the error that stopped the connection (e.g. a 404).
         self._error: MistralError | None = None
         self._finished = False
@@ -200,6 +213,10 @@ class AsyncEventStream:
                 if self._error is not None:
                     raise self._error
                 raise StopAsyncIteration
+            if self._reading:
+                # Before the try: the reader already at it must not lose its stream.
+                raise RuntimeError(_ALREADY_READ)
+            self._reading = True
             try:
                 await self._ensure_connected()
                 await self._read_more()
@@ -215,6 +232,8 @@ class AsyncEventStream:
                         else f"a read of it was interrupted by {type(exc).__name__}"
                     )
                 raise
+            finally:
+                self._reading = False
             ready = self._ready
         return ready.pop()
 
