@@ -15,6 +15,7 @@ import logging
 import os
 import select
 import ssl as ssl_module
+import sys
 import time
 import urllib.request
 import weakref
@@ -100,6 +101,49 @@ def _aiohttp_timeout(timeout: Timeout, *, streaming: bool) -> aiohttp.ClientTime
         sock_connect=timeout.connect,
         sock_read=timeout.read,
     )
+
+
+def _head_limit(limits: aiohttp.ClientTimeout) -> float | None:
+    """How long an answer's head may take, where aiohttp's own timers may not bound it.
+
+    aiohttp stops its ``sock_read`` timer when it parses a message without a body, which
+    an informational answer (``100 Continue``, ``103 Early Hints``) is, and then waits
+    for the real answer with no timer at all. A server that sends one and falls silent
+    would hold a request until ``total``, and a stream, which has none, for ever.
+    ``connect + read`` is the most a healthy answer's head can take with aiohttp's timers
+    running, so this bound only ever fires in that case. None where ``total`` bounds the
+    request anyway, or where the caller lifted ``connect`` or ``read``.
+    """
+    if limits.total is not None or limits.connect is None or limits.sock_read is None:
+        return None
+    return limits.connect + limits.sock_read
+
+
+_R = TypeVar("_R")
+
+
+async def _head_within(limit: float | None, request: Awaitable[_R]) -> _R:
+    """``await request`` (a request's head), within ``limit`` seconds if there is one.
+
+    Past the limit, aiohttp's ServerTimeoutError: a read timeout, which it is.
+    """
+    if limit is None:
+        return await request
+    if sys.version_info >= (3, 11):
+        scope = asyncio.timeout(limit)
+        try:
+            async with scope:
+                return await request
+        except TimeoutError:
+            if not scope.expired():
+                raise  # aiohttp's own (a connect timeout)
+    else:  # pragma: no cover
+        try:
+            return await asyncio.wait_for(request, limit)
+        except asyncio.TimeoutError as exc:
+            if type(exc) is not asyncio.TimeoutError:
+                raise  # aiohttp's own, a subclass
+    raise aiohttp.ServerTimeoutError(f"no answer within connect + read, {limit:g} s")
 
 
 def _has_pending_input(connection: Connection) -> bool:
@@ -536,6 +580,7 @@ class Transport:
             params=params, body=body, timeout=timeout, headers=headers, streaming=False
         )
         url = self.base_url + path
+        head_limit = _head_limit(kwargs["timeout"])
 
         async def attempt(attempts: int, started: float) -> Answer:
             session = (await self._state()).session
@@ -544,7 +589,8 @@ class Transport:
                 await self._requested(method, url, sent, attempts)
             sent_at = time.monotonic()
             with _link_failures(self.origin, answered=False, session=session) as progress:
-                async with session.request(method, url, **sent) as response:
+                response = await _head_within(head_limit, session.request(method, url, **sent))
+                async with response:
                     progress.answered = True
                     if self._on_response is not None or logger.isEnabledFor(logging.DEBUG):
                         await self._answered(method, url, response, sent_at, attempts)
@@ -579,6 +625,7 @@ class Transport:
             params=params, body=body, timeout=timeout, headers=headers, streaming=True
         )
         url = self.base_url + path
+        head_limit = _head_limit(kwargs["timeout"])
 
         async def attempt(attempts: int, started: float) -> StreamBody:
             state = await self._state()
@@ -587,7 +634,9 @@ class Transport:
                 await self._requested(method, url, sent, attempts)
             sent_at = time.monotonic()
             with _link_failures(self.origin, answered=False, session=state.session) as progress:
-                response = await state.session.request(method, url, **sent)
+                response = await _head_within(
+                    head_limit, state.session.request(method, url, **sent)
+                )
                 progress.answered = True
                 if self._on_response is not None or logger.isEnabledFor(logging.DEBUG):
                     await self._answered(method, url, response, sent_at, attempts)

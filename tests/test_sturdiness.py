@@ -28,7 +28,7 @@ from mistral_conversations import (
     StreamInterruptedError,
     Timeout,
 )
-from mistral_conversations.models import MessageOutputEvent
+from mistral_conversations.models import ConversationResponse, MessageOutputEvent
 from mistral_conversations.testing import LocalServer
 
 from .rawhttp import RawRequest, RawServer, response
@@ -529,3 +529,77 @@ async def test_a_bad_retry_on_a_stream_is_refused_when_the_stream_is_made(
         with pytest.raises(TypeError, match="retry must be a RetryPolicy"):
             client.start_stream(inputs="x", model="m", retry=3)  # type: ignore[arg-type]
     assert scripted.seen == []
+
+
+# -- an informational answer, then silence -------------------------------------------
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+SHORT = Timeout(connect=0.5, read=0.5)
+
+
+async def _hints_then_silence(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+    writer.write(EARLY_HINTS)
+    await asyncio.sleep(30)
+    return False
+
+
+_ANSWER_TEXT = json.dumps(
+    {
+        "conversation_id": "c",
+        "outputs": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+).encode()
+
+
+async def _hints_then_answer(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+    writer.write(EARLY_HINTS)
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    if json.loads(request.body).get("stream"):
+        started = {"type": "conversation.response.started", "conversation_id": "c"}
+        done = {
+            "type": "conversation.response.done",
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+        events = f"data: {json.dumps(started)}\n\ndata: {json.dumps(done)}\n\n".encode()
+        writer.write(STREAM_HEAD + chunk(events) + b"0\r\n\r\n")
+    else:
+        writer.write(response(body=_ANSWER_TEXT))
+    return True
+
+
+def _calls(client: AsyncClient) -> dict[str, Callable[[], Awaitable[object]]]:
+    return {
+        "stream": lambda: client.start_stream(inputs="hi", model="m").response(),
+        # A plain call whose total limit was lifted has only read to bound its silence.
+        "start, total=None": lambda: client.start(
+            inputs="hi", model="m", timeout=Timeout(connect=0.5, read=0.5, total=None)
+        ),
+    }
+
+
+@pytest.mark.parametrize("call", ["stream", "start, total=None"])
+async def test_an_informational_answer_then_silence_is_a_read_timeout(call: str) -> None:
+    # aiohttp drops its read timer on the 1xx and would wait for ever.
+    async with (
+        RawServer(_hints_then_silence) as server,
+        AsyncClient("k", base_url=server.base_url, timeout=SHORT) as client,
+    ):
+        with pytest.raises(APITimeoutError) as caught:
+            await asyncio.wait_for(_calls(client)[call](), 20)
+    assert str(caught.value).startswith(
+        f"Timed out waiting for {server.base_url} to answer (read timeout)"
+    )
+    assert len(server.requests) == 1  # a POST that may have arrived is not sent again
+
+
+@pytest.mark.parametrize("call", ["stream", "start, total=None"])
+async def test_an_informational_answer_then_the_answer_is_read(call: str) -> None:
+    async with (
+        RawServer(_hints_then_answer) as server,
+        AsyncClient("k", base_url=server.base_url, timeout=SHORT) as client,
+    ):
+        answer = await _calls(client)[call]()
+    assert isinstance(answer, ConversationResponse)
+    assert (answer.conversation_id, answer.usage.total_tokens) == ("c", 2)
