@@ -272,10 +272,11 @@ class AsyncClient:
     ``max_connections`` bounds the connections open at once per event loop (each open
     stream holds one); a request that finds none free within ``Timeout.connect``
     raises :class:`~mistral_conversations.errors.APITimeoutError`. ``max_body_size``
-    (bytes) and ``max_event_size`` (characters of one stream event) bound what one
-    answer may make the client hold, counted after decompression; past them the
-    answer is dropped with a :class:`~mistral_conversations.errors.ResponseDecodeError`
-    or :class:`~mistral_conversations.errors.StreamDecodeError`. ``None`` lifts a bound.
+    (bytes of a body, or of a whole stream) and ``max_event_size`` (characters of one
+    stream event) bound what one answer may make the client hold, counted after
+    decompression; past them the answer is dropped with a
+    :class:`~mistral_conversations.errors.ResponseDecodeError` or
+    :class:`~mistral_conversations.errors.StreamDecodeError`. ``None`` lifts a bound.
     """
 
     def __init__(
@@ -486,7 +487,11 @@ class AsyncClient:
                 raise self._error(gave_up, path) from gave_up.outcome.__cause__
 
         return AsyncEventStream(
-            connect, deadline=effective.stream, max_event_size=self._max_event_size, trace=trace
+            connect,
+            deadline=effective.stream,
+            max_event_size=self._max_event_size,
+            max_size=self._transport.max_body_size,
+            trace=trace,
         )
 
     @_sdk_keywords

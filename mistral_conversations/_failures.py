@@ -434,6 +434,18 @@ def event_too_large(limit: int, excerpt_: str, partial: ConversationResponse) ->
     )
 
 
+def stream_too_large(limit: int, partial: ConversationResponse) -> StreamDecodeError:
+    """A stream longer than ``max_body_size``."""
+    return StreamDecodeError(
+        f"The stream grew past max_body_size ({limit:,} bytes) before its turn ended; "
+        "reading stopped and the connection was closed. What arrived is in .partial. "
+        "Raise AsyncClient(max_body_size=...), or pass None, if answers this long are "
+        "expected.",
+        raw="",
+        partial=partial,
+    )
+
+
 def server_event_error(
     event: ResponseErrorEvent, partial: ConversationResponse
 ) -> ServerEventError:

@@ -105,8 +105,10 @@ class AsyncEventStream:
         "_finished",
         "_head",
         "_limit",
+        "_max_size",
         "_reading",
         "_ready",
+        "_size",
         "_span",
         "_timer",
         "_trace",
@@ -118,11 +120,16 @@ class AsyncEventStream:
         *,
         deadline: float | None = None,
         max_event_size: int | None = None,
+        max_size: int | None = None,
         trace: Callable[[], CallSpan | None] | None = None,
     ) -> None:
         self._connect: Callable[[], Awaitable[StreamBody]] | None = connect
         self._body: StreamBody | None = None
         self._decoder = SSEDecoder(max_event_size=max_event_size)
+        # The bytes the whole stream may have (max_body_size), and those read so far: what
+        # the events add up to is held until the end, so an endless stream must stop.
+        self._max_size = max_size
+        self._size = 0
         self._acc = Accumulator()
         # The events decoded but not read yet, last first: popped from the end of a list,
         # which an open stream pays ~0.1 KiB for where a deque costs ~0.75 KiB.
@@ -251,6 +258,10 @@ class AsyncEventStream:
         if chunk:
             if self._span is not None:
                 self._span.first_chunk()
+            self._size += len(chunk)
+            if self._max_size is not None and self._size > self._max_size:
+                self._fail(_failures.stream_too_large(self._max_size, self._acc.result()))
+                return
             try:
                 messages = self._decoder.feed(chunk)
             except EventTooLarge as exc:

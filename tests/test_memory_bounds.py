@@ -34,6 +34,10 @@ SCRIPT = textwrap.dedent(
                 writer.write((head + "Content-Type: text/event-stream\\r\\n\\r\\n").encode())
                 writer.write(chunk(b"data: "))
                 filler = b"x" * PIECE
+            elif CASE == "endless deltas":
+                writer.write((head + "Content-Type: text/event-stream\\r\\n\\r\\n").encode())
+                delta = '{"type": "message.output.delta", "id": "m", "content": "%s"}'
+                filler = ("data: " + delta % ("x" * PIECE) + "\\n\\n").encode()
             elif CASE == "endless comments":
                 writer.write((head + "Content-Type: text/event-stream\\r\\n\\r\\n").encode())
                 filler = b": ping\\n" * (PIECE // 7)
@@ -88,9 +92,13 @@ SCRIPT = textwrap.dedent(
         # The default max_event_size (32 MiB) stops the line; the decoder's copy of it
         # and the joined text account for the rest.
         ("long event line", "StreamDecodeError", 120),
-        # Comments are discarded as they come: nothing grows, the read deadline is 60 s
-        # and the stream simply ends when the server stops.
-        ("endless comments", "StreamInterruptedError", 40),
+        # A stream's events add up to its answer, held to the end: the default
+        # max_body_size (64 MiB) stops the stream, whose pieces and their join into
+        # .partial are what is held (200 MiB of deltas took 409 MiB before).
+        ("endless deltas", "StreamDecodeError", 200),
+        # Comments are discarded as they come: nothing grows, and the stream's bytes
+        # stop at max_body_size (a budget below 64 MiB: none of them is held).
+        ("endless comments", "StreamDecodeError", 40),
         # The default max_body_size (64 MiB) stops the body: its pieces, and their join
         # when it fits, are what is held (a whole 200 MiB body read took twice that).
         ("huge body", "ResponseDecodeError", 200),

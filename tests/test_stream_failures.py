@@ -397,3 +397,30 @@ async def test_closing_the_client_wakes_a_reader(local_server: LocalServer) -> N
     await client.aclose()
     with pytest.raises(StreamInterruptedError, match="the client was closed"):
         await asyncio.wait_for(task, 2)
+
+
+async def test_a_stream_longer_than_max_body_size_stops_with_what_arrived(
+    scripted: ScriptedServer,
+) -> None:
+    # What a stream's events add up to is held until its end: max_body_size bounds it.
+    parts = [started(), *(delta("word ") for _ in range(200)), done()]
+    size = len(b"".join(parts))
+    for limit in (size // 2, size):
+        stream_reply(scripted, *parts)
+        async with AsyncClient("k", base_url=scripted.base_url, max_body_size=limit) as client:
+            stream = client.start_stream(inputs="hi", model="m")
+            if limit == size:
+                assert (await stream.response()).output_text == "word " * 200
+                continue
+            with pytest.raises(StreamDecodeError) as caught:
+                await stream.response()
+    assert str(caught.value) == (
+        f"The stream grew past max_body_size ({size // 2:,} bytes) before its turn ended; "
+        "reading stopped and the connection was closed. What arrived is in .partial. "
+        "Raise AsyncClient(max_body_size=...), or pass None, if answers this long are "
+        "expected."
+    )
+    partial = caught.value.partial
+    assert partial is not None
+    assert partial.output_text == "word " * (len(partial.output_text) // 5)
+    assert len(partial.output_text) < 5 * 200
