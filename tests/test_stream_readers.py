@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from mistral_conversations import AsyncClient, Client, RetryPolicy, Timeout
+from mistral_conversations import AsyncClient, Client, RetryPolicy
 from mistral_conversations.models import ConversationEvent
 
 from .scripted import ScriptedServer
@@ -51,20 +50,16 @@ async def until(condition: object) -> None:
     raise AssertionError("the condition never held")
 
 
-@pytest.fixture
-async def api(scripted: ScriptedServer) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(
-        "k", base_url=scripted.base_url, retry=RetryPolicy.disabled(), timeout=Timeout(read=5)
-    ) as client:
-        yield client
-
-
-async def test_a_second_task_is_told_and_the_first_reads_on(
-    api: AsyncClient, scripted: ScriptedServer
-) -> None:
+async def test_a_second_task_is_told_and_the_first_reads_on(scripted: ScriptedServer) -> None:
     gate = asyncio.Event()
     gated_stream(scripted, gate)
-    stream = await api.start_stream(inputs="hi", model="m")
+    async with AsyncClient("k", base_url=scripted.base_url) as client:
+        await read_from_two_tasks(client, gate)
+    assert len(scripted.seen) == 1
+
+
+async def read_from_two_tasks(client: AsyncClient, gate: asyncio.Event) -> None:
+    stream = await client.start_stream(inputs="hi", model="m")
     first: list[ConversationEvent] = []
 
     async def read_all() -> None:
@@ -81,7 +76,6 @@ async def test_a_second_task_is_told_and_the_first_reads_on(
     await reader
     assert len(first) == 4
     assert (await stream.response()).output_text == "Hello"
-    assert len(scripted.seen) == 1
 
 
 async def test_a_second_thread_of_a_blocking_stream_is_told_and_the_first_reads_on(
