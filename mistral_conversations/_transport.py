@@ -146,6 +146,23 @@ async def _head_within(limit: float | None, request: Awaitable[_R]) -> _R:
     raise aiohttp.ServerTimeoutError(f"no answer within connect + read, {limit:g} s")
 
 
+def _buffered(content: aiohttp.StreamReader) -> bytes:
+    """The bytes a body holds that its readers, with an error set, will not give.
+
+    Reached through the reader's private buffer, which every aiohttp 3 release has; if
+    a release changes it, nothing is recovered, as before.
+    """
+    buffer = getattr(content, "_buffer", None)
+    read_nowait = getattr(content, "_read_nowait", None)
+    if not buffer or read_nowait is None:
+        return b""
+    try:
+        data = read_nowait(-1)
+    except Exception:
+        return b""
+    return data if isinstance(data, bytes) else b""
+
+
 def _has_pending_input(connection: Connection) -> bool:
     """Whether an idle connection has something to read: the server's close, or garbage.
 
@@ -232,9 +249,21 @@ class StreamBody:
         return self._response.headers
 
     async def read(self) -> bytes:
-        """The next piece of the body as it arrives; ``b""`` at its end."""
+        """The next piece of the body as it arrives; ``b""`` at its end.
+
+        When the connection broke, what arrived before the break comes first, then the
+        break: aiohttp's readers raise it ahead of the bytes still buffered, which a
+        reader that came late (a busy loop) would lose from a stream's ``partial``.
+        """
+        content = self._response.content
         with _link_failures(self._transport_origin, answered=True):
-            return await self._response.content.readany()
+            try:
+                return await content.readany()
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                arrived = _buffered(content)
+                if arrived:
+                    return arrived  # the error stays set: the next read raises it
+                raise
 
     def close(self) -> None:
         """Close the answer at once; a half-read connection is never returned to the pool.

@@ -603,3 +603,35 @@ async def test_an_informational_answer_then_the_answer_is_read(call: str) -> Non
         answer = await _calls(client)[call]()
     assert isinstance(answer, ConversationResponse)
     assert (answer.conversation_id, answer.usage.total_tokens) == ("c", 2)
+
+
+# -- a cut after events that were not read yet --------------------------------------
+
+
+async def test_events_that_arrived_before_a_cut_are_in_the_partial() -> None:
+    # aiohttp raises a broken body's error ahead of the bytes that came before it, so a
+    # reader that comes late (a busy loop) would lose them from .partial.
+    deltas = [
+        {"type": "message.output.delta", "id": "m", "content": word}
+        for word in ("one ", "two ", "three")
+    ]
+    events = b"".join(f"data: {json.dumps(d)}\n\n".encode() for d in deltas)
+
+    async def events_then_cut(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(STREAM_HEAD)
+        await writer.drain()
+        await asyncio.sleep(0.1)  # the client has the head and returned the stream
+        writer.write(chunk(events))
+        await writer.drain()
+        return False  # closed without the body's last chunk
+
+    async with (
+        RawServer(events_then_cut) as server,
+        AsyncClient("k", base_url=server.base_url) as client,
+    ):
+        stream = await client.start_stream(inputs="hi", model="m")
+        await asyncio.sleep(0.5)  # the events and the cut have both arrived, unread
+        with pytest.raises(StreamInterruptedError) as caught:
+            await stream.response()
+    assert caught.value.partial is not None
+    assert caught.value.partial.output_text == "one two three"
