@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import attrs
 
+from ._surrogates import paired
 from .models import (
     AgentHandoffDoneEvent,
     AgentHandoffEntry,
@@ -93,10 +94,12 @@ class _Message:
 
     def _content(self) -> str | list[OutputChunk]:
         if not self.chunked:
-            return "".join(
-                piece
-                for index in sorted(self.parts)
-                for piece in cast("list[str]", self.parts[index])
+            return paired(
+                "".join(
+                    piece
+                    for index in sorted(self.parts)
+                    for piece in cast("list[str]", self.parts[index])
+                )
             )
         chunks: list[OutputChunk] = []
         for index in sorted(self.parts):
@@ -116,10 +119,10 @@ def _merge_chunks(pieces: list[str | OutputChunk]) -> list[OutputChunk]:
         if kind == "text":
             if len(run) == 1:
                 piece = run[0]
-                merged.append(TextChunk(text=piece) if isinstance(piece, str) else piece)
+                merged.append(TextChunk(text=paired(piece)) if isinstance(piece, str) else piece)
             else:
                 text = "".join([piece if isinstance(piece, str) else _text(piece) for piece in run])
-                merged.append(TextChunk(text=text))
+                merged.append(TextChunk(text=paired(text)))
         elif kind == "thinking" and len(run) > 1:
             merged.append(_join_thinking(cast("list[ThinkChunk]", run)))
         else:
@@ -156,7 +159,7 @@ def _merge_thinking(pieces: list[Any]) -> list[Any]:
     for is_text, group in itertools.groupby(pieces, lambda piece: isinstance(piece, TextChunk)):
         run = list(group)
         if is_text and len(run) > 1:
-            merged.append(TextChunk(text="".join([chunk.text for chunk in run])))
+            merged.append(TextChunk(text=paired("".join([chunk.text for chunk in run]))))
         else:
             merged.extend(run)
     return merged

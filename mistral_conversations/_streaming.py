@@ -16,6 +16,7 @@ from ._accumulate import Accumulator, BadEvent
 from ._convert import converter
 from ._outcomes import LinkFailure, request_id_of
 from ._sse import EventTooLarge, ServerSentEvent, SSEDecoder
+from ._surrogates import HalfJoiner, loads_with_halves
 from .errors import (
     MistralError,
     StreamError,
@@ -336,12 +337,15 @@ class AsyncEventStream:
             try:
                 data = _json.loads(raw)
             except ValueError:
-                self._fail(
-                    _failures.unreadable_event(
-                        "carried data that is not JSON", raw, acc.result(), message.event
+                try:
+                    data = loads_with_halves(raw)  # a character split across two deltas
+                except ValueError:
+                    self._fail(
+                        _failures.unreadable_event(
+                            "carried data that is not JSON", raw, acc.result(), message.event
+                        )
                     )
-                )
-                return None
+                    return None
         if not isinstance(data, dict):
             self._fail(
                 _failures.unreadable_event(
@@ -532,20 +536,30 @@ class _TextDeltas:
     over it lets go of it.
     """
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_joiner", "_stream")
 
     def __init__(self, stream: AsyncEventStream) -> None:
         self._stream = stream
+        self._joiner = HalfJoiner()
 
     def __aiter__(self) -> _TextDeltas:
         return self
 
     async def __anext__(self) -> str:
-        stream = self._stream
+        stream, joiner = self._stream, self._joiner
         while True:
-            text = text_of(await stream.__anext__())
+            try:
+                event = await stream.__anext__()
+            except StopAsyncIteration:
+                rest = joiner.end()
+                if rest:
+                    return rest
+                raise
+            text = text_of(event)
             if text is not None:
-                return text
+                text = joiner.piece(text)
+                if text:
+                    return text
 
     async def aclose(self) -> None:
         """Close the stream, as leaving the loop over it does."""

@@ -24,6 +24,7 @@ from . import _fork
 from ._client import AsyncClient
 from ._raw import AsyncRawOperations, RawResponse
 from ._streaming import AsyncEventStream, text_of
+from ._surrogates import HalfJoiner
 from .errors import APIConnectionError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -686,11 +687,17 @@ class EventStream:
 
         Leaving the loop over it before the end closes the stream, as :meth:`close`.
         """
+        joiner = HalfJoiner()
         try:
             for event in self:
                 text = text_of(event)
                 if text is not None:
-                    yield text
+                    text = joiner.piece(text)
+                    if text:
+                        yield text
+            rest = joiner.end()
+            if rest:
+                yield rest
         finally:
             # A generator left early is closed at once (GeneratorExit here): so is the
             # stream, and a later response() says so instead of reading on. A client
