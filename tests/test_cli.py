@@ -1036,6 +1036,18 @@ def test_chat_shows_what_else_a_reply_does(capsys: pytest.CaptureFixture[str]) -
     ]
 
 
+def test_chat_prints_an_emoji_split_across_two_deltas_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    chat = _Chat(cast(Any, None), model="m", agent_id=None)
+    for piece in ("Hi ", "\ud83d", "\ude00", "!"):  # its UTF-16 halves, one per delta
+        chat.show(MessageOutputEvent(id="m1", content=piece))
+    chat.end_reply()
+    out = capsys.readouterr().out
+    out.encode("utf-8")  # what a terminal's strict encoder takes: no half is left
+    assert out == "assistant> Hi \U0001f600!\n"
+
+
 def test_tables_show_every_kind_of_entry() -> None:
     entries: list[Entry] = [
         ToolExecutionEntry(id="te_1", name="web_search", arguments='{"query": "brie"}'),

@@ -7,6 +7,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
+from .._surrogates import HalfJoiner
 from .._sync import Client
 from ..errors import (
     APIConnectionError,
@@ -102,6 +103,8 @@ class _Chat:
         self.conversation_id: str | None = None
         self.restart_from: str | None = None
         self.in_reply = False
+        # An emoji split across two deltas is printed whole, once its second half came.
+        self.joiner = HalfJoiner()
         self.calls_noted: set[str] = set()
 
     def run(self) -> int:
@@ -193,7 +196,7 @@ class _Chat:
             self.conversation_id = event.conversation_id
             self.restart_from = None
         elif isinstance(event, MessageOutputEvent):
-            text = event.text
+            text = self.joiner.piece(event.text)
             if text:
                 if not self.in_reply:
                     print(_REPLY, end="")
@@ -214,6 +217,7 @@ class _Chat:
 
     def end_reply(self) -> None:
         """End the line a reply was being written on, if any."""
+        rest = self.joiner.end()  # a half whose pair never came, as U+FFFD
         if self.in_reply:
-            print()
+            print(rest)
             self.in_reply = False
