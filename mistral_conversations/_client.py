@@ -7,6 +7,7 @@ import contextvars
 import functools
 import inspect
 import os
+import re
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -74,6 +75,55 @@ def _merge_extra(into: dict[str, Any], extra: Mapping[str, Any], name: str) -> N
             f"sets by name; give each field once."
         )
     into.update(extra)
+
+
+# RFC 9110: a field name is a token; a value holds no line break or other control
+# character but the tab (aiohttp raises a bare ValueError for some, sends others).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_IN_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _checked_headers(headers: Headers | None, name: str) -> Headers | None:
+    """A headers= argument, checked before anything is sent."""
+    if headers is None:
+        return None
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping of str to str, not {headers!r}")
+    for key, value in headers.items():
+        if not isinstance(key, str) or _HEADER_NAME.fullmatch(key) is None:
+            raise ConfigurationError(
+                f"{name} has {key!r}, which is not a header name: a name is letters, "
+                "digits and !#$%&'*+-.^_`|~, with no space or colon"
+            )
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{name}[{key!r}] must be a str, not {value!r}")
+        bad = _NOT_IN_HEADER_VALUE.search(value)
+        if bad is not None:
+            raise ConfigurationError(
+                f"{name}[{key!r}] holds {bad.group()!r}: a header's value has no line "
+                "break or other control character"
+            )
+    return headers
+
+
+def _with_query(params: dict[str, str] | None, extra_query: Query | None) -> dict[str, str] | None:
+    """A call's query parameters with an extra_query= argument added, checked."""
+    if not extra_query:
+        return params
+    merged = params if params is not None else {}
+    _merge_extra(merged, extra_query, "extra_query")
+    for key, value in extra_query.items():
+        # What yarl takes; anything else it refuses with a bare TypeError once sending.
+        if (
+            not isinstance(key, str)
+            or isinstance(value, bool)
+            or not isinstance(value, (str, int, float))
+        ):
+            raise ConfigurationError(
+                f"extra_query[{key!r}] is {value!r}: a query parameter's name is a str, and "
+                "its value a str (or a number)"
+            )
+    return merged
 
 
 def _size_limit(name: str, value: int | None) -> int | None:
@@ -307,7 +357,7 @@ class AsyncClient:
             api_key=_keys.resolve(api_key),
             base_url=base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL,
             timeout=Timeout.coerce(timeout),
-            headers=headers,
+            headers=_checked_headers(headers, "headers"),
             max_connections=_size_limit("max_connections", max_connections),
             max_body_size=_size_limit("max_body_size", max_body_size),
             proxy=proxy,
@@ -399,9 +449,8 @@ class AsyncClient:
         extra_query: Query | None,
     ) -> Any:
         """Send one request; return its answer decoded as ``decode`` (None: nothing)."""
-        if extra_query:
-            params = params if params is not None else {}
-            _merge_extra(params, extra_query, "extra_query")
+        params = _with_query(params, extra_query)
+        headers = _checked_headers(headers, "headers")
         policy = _checked_policy(retry) or self._retry
         if span is None:
             answer = await self._exchange(method, path, params, body, timeout, headers, policy)
@@ -467,10 +516,8 @@ class AsyncClient:
         transport = self._transport
         effective = transport.timeout if timeout is None else Timeout.coerce(timeout)
         policy = _checked_policy(retry) or self._retry
-        params: dict[str, str] | None = None
-        if extra_query:
-            params = {}
-            _merge_extra(params, extra_query, "extra_query")
+        params = _with_query(None, extra_query)
+        headers = _checked_headers(headers, "headers")
 
         async def connect() -> Any:
             try:

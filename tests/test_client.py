@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from mistral_conversations import AsyncClient, NotFoundError, __version__, converter
+from mistral_conversations import (
+    AsyncClient,
+    ConfigurationError,
+    NotFoundError,
+    __version__,
+    converter,
+)
 from mistral_conversations.models import (
     AgentConversation,
     CompletionArgs,
@@ -297,6 +303,61 @@ def test_unclosed_client_warns(local_server: LocalServer) -> None:
 async def test_per_call_headers(client: AsyncClient, local_server: LocalServer) -> None:
     await client.list(headers={"X-Trace": "abc"})
     assert last_request(local_server).headers["x-trace"] == "abc"
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        (
+            {"X-A": "a\nb"},
+            "headers['X-A'] holds '\\n': a header's value has no line break or other "
+            "control character",
+        ),
+        (
+            {"X A": "b"},
+            "headers has 'X A', which is not a header name: a name is letters, digits and "
+            "!#$%&'*+-.^_`|~, with no space or colon",
+        ),
+        ({"X-A": 5}, "headers['X-A'] must be a str, not 5"),
+        ("X-A: b", "headers must be a mapping of str to str, not 'X-A: b'"),
+    ],
+)
+async def test_bad_headers_are_refused_before_anything_is_sent(
+    client: AsyncClient, local_server: LocalServer, headers: Any, says: str
+) -> None:
+    # aiohttp raised a bare ValueError for the first and TypeError for the third, and
+    # sent the second for the server to refuse.
+    calls = [
+        lambda: client.list(headers=headers),
+        lambda: client.start(inputs="hi", model="m", headers=headers),
+        lambda: client.start_stream(inputs="hi", model="m", headers=headers),
+        lambda: AsyncClient("k", headers=headers),
+    ]
+
+    async def make(call: Any) -> None:
+        made = call()  # a stream or a client: refused as it is made
+        if asyncio.iscoroutine(made):
+            await made
+
+    for call in calls:
+        with pytest.raises(ConfigurationError) as caught:
+            await make(call)
+        assert str(caught.value) == says
+    assert local_server.requests == []
+
+
+async def test_a_query_value_yarl_would_refuse_is_refused_by_name(
+    client: AsyncClient, local_server: LocalServer
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await client.list(extra_query={"beta": True})  # type: ignore[dict-item]
+    assert str(caught.value) == (
+        "extra_query['beta'] is True: a query parameter's name is a str, and its value a "
+        "str (or a number)"
+    )
+    assert local_server.requests == []
+    await client.list(extra_query={"beta": 3})  # type: ignore[dict-item]
+    assert last_request(local_server).query["beta"] == "3"
 
 
 async def test_metadata_must_be_a_mapping(client: AsyncClient) -> None:
