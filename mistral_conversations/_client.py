@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
 import os
 import re
 import warnings
@@ -20,7 +21,13 @@ from ._outcomes import GaveUp
 from ._retry import RetryPolicy
 from ._streaming import AsyncEventStream
 from ._timeout import Timeout
-from .errors import ConfigurationError, InputShapeError, MistralError, ResponseDecodeError
+from .errors import (
+    ConfigurationError,
+    InputShapeError,
+    Loc,
+    MistralError,
+    ResponseDecodeError,
+)
 from .models import (
     AppendConversationRequest,
     CompletionArgs,
@@ -175,14 +182,50 @@ def _body(cls: type[Any], fields: dict[str, Any], extra: Mapping[str, Any] | Non
     payload = converter.unstructure(request)
     if extra:
         _merge_extra(payload, extra, "extra_body")
+    return _encoded(payload)
+
+
+def _encoded(value: Any, loc: Loc = ()) -> bytes:
+    """``value`` as the JSON to send, or InputShapeError for what JSON cannot carry."""
     try:
-        return _json.dumps(payload)
+        body = _json.dumps(value)
     except TypeError as exc:  # orjson's JSONEncodeError: a free-form dict held a non-JSON value
         raise InputShapeError(
-            (),
+            loc,
             f"a value cannot be sent as JSON ({exc}); metadata, tool parameters and JSON "
             "schemas may hold only str, int, float, bool, None, lists and dicts with str keys",
         ) from None
+    # orjson writes NaN and infinity as null, which the server takes for "unset". Only a
+    # body with a null can hold one: the others are not walked.
+    if b"null" in body:
+        found = _non_finite(value, loc)
+        if found is not None:
+            where, number = found
+            raise InputShapeError(
+                where,
+                f"{number!r} is not a number JSON can carry (it would be sent as null, "
+                "that is, unset); send a finite number, or None",
+            )
+    return body
+
+
+def _non_finite(
+    value: Any, loc: tuple[str | int, ...]
+) -> tuple[tuple[str | int, ...], float] | None:
+    """Where the first NaN or infinity in a JSON-ready value is, and which it is."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (loc, value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, (*loc, key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite(item, (*loc, index))
+            if found is not None:
+                return found
+    return None
 
 
 def _decode(answer: Answer, cls: Any) -> Any:
@@ -1080,5 +1123,5 @@ def _list_params(page: int, page_size: int, metadata: Mapping[str, Any] | None) 
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise TypeError(f"metadata must be a mapping, not {metadata!r}")
-        params["metadata"] = _json.dumps(dict(metadata)).decode()
+        params["metadata"] = _encoded(dict(metadata), ("metadata",)).decode()
     return params

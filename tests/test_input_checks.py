@@ -293,3 +293,48 @@ async def _call(method: Any, arguments: dict[str, Any], stream: bool) -> None:
     result = method(**arguments, stream=stream)
     if inspect.isawaitable(result):
         await result
+
+
+# NaN and infinity: orjson writes them as null, which the server takes for "unset".
+
+NAN, INF = float("nan"), float("inf")
+NOT_JSON_NUMBERS: dict[str, tuple[dict[str, Any], str]] = {
+    "metadata": ({"metadata": {"score": NAN}}, "metadata.score: nan"),
+    "a typed float": (
+        {"completion_args": {"temperature": INF}},
+        "completion_args.temperature: inf",
+    ),
+    "a model's float": (
+        {"completion_args": m.CompletionArgs(top_p=-INF)},
+        "completion_args.top_p: -inf",
+    ),
+    "a tool's schema": (
+        {"tools": [{**FUNCTION, "function": {"name": "f", "parameters": {"maximum": NAN}}}]},
+        "tools[0].function.parameters.maximum: nan",
+    ),
+    "extra_body": ({"extra_body": {"new": [1.5, NAN]}}, "new[1]: nan"),
+}
+
+
+@pytest.mark.parametrize("case", NOT_JSON_NUMBERS)
+async def test_nan_and_infinity_are_refused_not_sent_as_null(
+    client: AsyncClient, local_server: LocalServer, case: str
+) -> None:
+    keywords, where = NOT_JSON_NUMBERS[case]
+    with pytest.raises(InputShapeError) as caught:
+        await client.start(inputs="hi", model=MODEL, **keywords)
+    assert str(caught.value) == (
+        f"{where} is not a number JSON can carry (it would be sent as null, that is, "
+        "unset); send a finite number, or None"
+    )
+    assert local_server.requests == []
+
+
+async def test_nan_in_list_metadata_is_refused_and_none_is_still_sent(
+    client: AsyncClient, local_server: LocalServer
+) -> None:
+    with pytest.raises(InputShapeError, match=r"^metadata\.k: nan is not a number"):
+        await client.list(metadata={"k": NAN})
+    assert local_server.requests == []
+    await client.start(inputs="hi", model=MODEL, metadata={"k": None})
+    assert local_server.requests[-1].json["metadata"] == {"k": None}
