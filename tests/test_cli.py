@@ -868,21 +868,11 @@ def test_python_3_13_s_unbindable_address_reads_as_the_others_do() -> None:
 def test_serve_in_process_until_interrupted(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    answers: list[str] = []
-
-    def use_then_interrupt(seconds: float) -> None:
-        # Stands for the wait that Ctrl-C ends: use the server meanwhile, then press it.
-        banner = capsys.readouterr().out
-        found = re.search(r"at (http://127\.0\.0\.1:\d+)\n", banner)
-        assert found is not None
-        with Client("k", base_url=found.group(1)) as client:
-            answers.append(client.start(inputs="ping", model=MODEL).output_text)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("mistral_conversations._cli.serve.time.sleep", use_then_interrupt)
-    assert main(["serve", "--port", "0", "--api-key", "k", "--stream-delay", "0.01"]) == 0
+    banner, answers = serve_banner(
+        monkeypatch, capsys, "--api-key", "k", "--stream-delay", "0.01", api_key="k"
+    )
+    assert re.search(r"at (http://127\.0\.0\.1:\d+)\n", banner) is not None
     assert answers == ["Echo: ping"]
-    assert capsys.readouterr().out == "Stopped.\n"
 
 
 def test_serve_stopped_while_writing_its_banner_is_a_clean_stop(
@@ -902,19 +892,23 @@ def test_serve_stopped_while_writing_its_banner_is_a_clean_stop(
 
 
 def serve_banner(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    api_key: str = "test-key",
 ) -> tuple[str, list[str]]:
-    """Run serve in this process with ``args``; its banner, and what a client got from
-    the first URL in it (the one a reader copies)."""
+    """Run serve in this process with ``args``; its banner, and what a client (with
+    ``api_key``) got from the first URL in it (the one a reader copies)."""
     seen: list[str] = []
     answers: list[str] = []
 
     def use_then_interrupt(seconds: float) -> None:
+        # Stands for the wait that Ctrl-C ends: use the server meanwhile, then press it.
         banner = capsys.readouterr().out
         seen.append(banner)
         found = re.search(r"http://\S+", banner)
         assert found is not None
-        with Client("test-key", base_url=found.group(0)) as client:
+        with Client(api_key, base_url=found.group(0)) as client:
             answers.append(client.start(inputs="ping", model=MODEL).output_text)
         raise KeyboardInterrupt
 

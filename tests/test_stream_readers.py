@@ -18,6 +18,7 @@ from mistral_conversations.models import ConversationEvent
 
 from .scripted import ScriptedServer
 from .test_stream_failures import delta, done, started
+from .test_sturdiness import wait_until
 
 ALREADY_READ = (
     "this stream is already being read, by another task (or another thread, through a "
@@ -42,14 +43,6 @@ def gated_stream(scripted: ScriptedServer, gate: asyncio.Event) -> None:
     scripted.handle(handler)
 
 
-async def until(condition: object) -> None:
-    for _ in range(500):
-        if condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
-
-
 async def test_a_second_task_is_told_and_the_first_reads_on(scripted: ScriptedServer) -> None:
     gate = asyncio.Event()
     gated_stream(scripted, gate)
@@ -67,7 +60,7 @@ async def read_from_two_tasks(client: AsyncClient, gate: asyncio.Event) -> None:
             first.append(event)
 
     reader = asyncio.create_task(read_all())
-    await until(lambda: len(first) == 2)  # and now waiting for the gated rest
+    await wait_until(lambda: len(first) == 2)  # and now waiting for the gated rest
     for second_read in (stream.__anext__, stream.response, stream.text_deltas().__anext__):
         with pytest.raises(RuntimeError) as raised:
             await second_read()
@@ -88,7 +81,7 @@ async def test_a_second_thread_of_a_blocking_stream_is_told_and_the_first_reads_
         first: list[ConversationEvent] = []
         reader = threading.Thread(target=lambda: first.extend(stream))
         reader.start()
-        await until(lambda: len(first) == 2)
+        await wait_until(lambda: len(first) == 2)
         with pytest.raises(RuntimeError) as raised:
             await asyncio.to_thread(next, iter(stream))
         assert str(raised.value) == ALREADY_READ

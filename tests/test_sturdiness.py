@@ -69,7 +69,7 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def _wait_until(condition: Callable[[], bool]) -> None:
+async def wait_until(condition: Callable[[], bool]) -> None:
     for _ in range(500):
         if condition():
             return
@@ -98,7 +98,7 @@ async def test_a_cancelled_connect_is_never_sent_again(how: str) -> None:
                     pass
 
         task = asyncio.create_task(connect())
-        await _wait_until(lambda: bool(server.requests))
+        await wait_until(lambda: bool(server.requests))
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -432,7 +432,7 @@ async def test_leaving_text_deltas_early_closes_the_stream(local_server: LocalSe
     ):
         async for _ in stream.text_deltas():
             break
-        await _wait_until(lambda: local_server.disconnects == 1)
+        await wait_until(lambda: local_server.disconnects == 1)
         with pytest.raises(StreamInterruptedError, match="text_deltas"):
             await stream.response()
 
@@ -444,7 +444,7 @@ async def test_an_unclosed_stream_warns_when_collected(local_server: LocalServer
         await stream.__anext__()
         with pytest.warns(ResourceWarning, match="collected while its HTTP response"):
             del stream
-        await _wait_until(lambda: local_server.disconnects == 1)
+        await wait_until(lambda: local_server.disconnects == 1)
 
 
 async def test_a_stream_read_to_its_end_does_not_warn(local_server: LocalServer) -> None:
